@@ -1,0 +1,52 @@
+"""The encoder interface: images (and optionally the patch indices to keep) -> patch tokens."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from jepa_kit.config import ComponentConfig
+
+
+class EncoderConfig(ComponentConfig):
+    """Base of encoder configs."""
+
+    component_kind: ClassVar[str] = "encoder"
+
+    def resolved_patch_size(self) -> int:
+        """Side of one square patch in pixels; recipes use it to derive the patch grid."""
+        raise NotImplementedError(f"{type(self).__name__} must define resolved_patch_size()")
+
+
+class Encoder(nn.Module, ABC):
+    """Maps images to one token per patch, optionally keeping only some patches.
+
+    Built as ``cls(config, img_size=..., in_chans=...)``. Patch tokens are ordered row-major on
+    the patch grid (token ``t = r * grid_w + c``); extra tokens (class, registers) are never
+    returned. Not for: pooling, heads or projection to another space (evaluation pools tokens).
+    """
+
+    Config: ClassVar[type[EncoderConfig]]
+
+    #: Width D of the returned tokens.
+    embed_dim: int
+    #: Number of attention heads (predictors default to it, as in the reference).
+    num_heads: int
+    #: Patch grid (rows, cols).
+    grid: tuple[int, int]
+
+    @property
+    def num_patches(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    @abstractmethod
+    def forward(self, images: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Encode ``images`` (B, C, H, W).
+
+        ``keep`` (B, K) int64 patch indices: positions are added to every patch token first, then
+        only the kept tokens go through the transformer. Returns (B, K, D), or (B, N, D) when
+        ``keep`` is None.
+        """

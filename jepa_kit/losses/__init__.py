@@ -1,0 +1,5 @@
+"""Losses in representation space."""
+
+from jepa_kit.losses.base import Loss, LossConfig
+
+__all__ = ["Loss", "LossConfig"]

@@ -1,0 +1,53 @@
+"""The masker interface: which patches are context and which are targets."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from jepa_kit.config import ComponentConfig
+
+
+@dataclass(frozen=True)
+class Masks:
+    """Patch indices of one batch, row-major on the patch grid (``t = r * W + c``).
+
+    ``context`` is (B, Kc) int64; ``targets`` is (M, B, Kt) int64 (M target blocks). Every row
+    holds distinct indices; equal lengths across the batch are the masker's job.
+    """
+
+    context: torch.Tensor
+    targets: torch.Tensor
+
+    @property
+    def num_targets(self) -> int:
+        return int(self.targets.shape[0])
+
+
+class MaskerConfig(ComponentConfig):
+    """Base of masker configs."""
+
+    component_kind: ClassVar[str] = "masker"
+
+    def check_grid(self, grid: tuple[int, int]) -> None:
+        """Raise ``ValueError`` naming the offending keys if this config can never produce
+        valid masks on ``grid``. Called when a recipe is validated."""
+
+
+class Masker(ABC):
+    """Samples context and target patch indices for a batch.
+
+    Built as ``cls(config, grid=(H, W))``. Runs on the CPU inside data-loader workers, so it must
+    be cheap and must draw randomness only from the arguments it is given: the same
+    ``(batch_size, step, generator state)`` gives the same masks in any process. Not for:
+    touching images or features.
+    """
+
+    Config: ClassVar[type[MaskerConfig]]
+
+    @abstractmethod
+    def sample(self, batch_size: int, step: int, generator: torch.Generator) -> Masks:
+        """Masks for a batch of ``batch_size`` images at global batch counter ``step``."""

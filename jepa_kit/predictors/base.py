@@ -1,0 +1,39 @@
+"""The predictor interface: context tokens + where they are + where the targets are -> targets."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from jepa_kit.config import ComponentConfig
+
+
+class PredictorConfig(ComponentConfig):
+    """Base of predictor configs."""
+
+    component_kind: ClassVar[str] = "predictor"
+
+
+class Predictor(nn.Module, ABC):
+    """Predicts the target encoder's tokens at target positions from the context tokens.
+
+    Built as ``cls(config, grid=(H, W), embed_dim=D, encoder_heads=h)``; ``embed_dim`` is the
+    encoder's width, which predictions must have. Not for: computing the loss or gathering
+    targets (``jepa_kit.ops.masks`` does that).
+    """
+
+    Config: ClassVar[type[PredictorConfig]]
+
+    @abstractmethod
+    def forward(
+        self, context: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor
+    ) -> torch.Tensor:
+        """Predict target tokens.
+
+        ``context`` (B, Kc, D) encoder tokens at ``context_idx`` (B, Kc); ``target_idx``
+        (M, B, Kt) holds M target blocks. Returns (M * B, Kt, D), block-major: row ``j * B + b``
+        is block j of sample b (the reference layout).
+        """

@@ -1,0 +1,5 @@
+"""Target updaters: keep the target encoder in step with the online encoder."""
+
+from jepa_kit.targets.base import TargetUpdater, TargetUpdaterConfig
+
+__all__ = ["TargetUpdater", "TargetUpdaterConfig"]
