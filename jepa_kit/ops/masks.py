@@ -17,7 +17,8 @@ def apply_masks(x: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """
     m, b, k = masks.shape
     rows = torch.arange(b, device=x.device).view(1, b, 1)
-    return x[rows, masks].reshape(m * b, k, x.shape[-1])  # advanced indexing: x is not copied M times
+    # Advanced indexing gathers straight from x instead of first tiling it M times.
+    return x[rows, masks].reshape(m * b, k, x.shape[-1])
 
 
 def repeat_batch(x: torch.Tensor, times: int) -> torch.Tensor:

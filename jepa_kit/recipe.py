@@ -1,0 +1,394 @@
+"""Typed recipes: TOML files validated against the installed components.
+
+A recipe has the sections ``run``, ``data``, ``encoder``, ``predictor``, ``masker``,
+``target_updater``, ``loss``, ``optim``, ``train`` and ``eval``. The component sections
+(``data``, ``encoder``, ``predictor``, ``masker``, ``target_updater``, ``loss``) are
+discriminated unions over every installed component of that kind, keyed by ``kind``, so a
+plugin's options are validated exactly like a built-in's.
+
+Composition: ``extends = "base.toml"`` (relative to the recipe) deep-merges the recipe onto a
+base; ``--set dotted.key=value`` overrides one field, the value parsed as TOML (a bare word
+falls back to a string). When either changes a section's ``kind``, that section starts afresh
+from the new component's defaults instead of inheriting options the new component lacks.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import functools
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+
+from jepa_kit.registry import registry
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+#: Recipe section -> component kind, for the sections that name a component.
+COMPONENT_SECTIONS: dict[str, str] = {
+    "data": "dataset",
+    "encoder": "encoder",
+    "predictor": "predictor",
+    "masker": "masker",
+    "target_updater": "target_updater",
+    "loss": "loss",
+}
+#: The component a section gets when it names none.
+DEFAULT_KINDS: dict[str, str] = {
+    "data": "synthetic",
+    "encoder": "vit",
+    "predictor": "vit_predictor",
+    "masker": "multiblock",
+    "target_updater": "ema",
+    "loss": "l2",
+}
+
+
+class RecipeError(ValueError):
+    """A recipe is invalid. ``problems`` holds ``(dotted key, message)`` pairs."""
+
+    def __init__(self, source: str, problems: Sequence[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = [f"{key}: {msg}" if key else msg for key, msg in self.problems]
+        super().__init__(f"{source}: invalid recipe\n  " + "\n  ".join(lines))
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RunSection(Section):
+    name: str = Field("jepa", min_length=1, description="Run name, used in the output path.")
+    seed: int = Field(0, ge=0, description="Seed of every random stream of the run.")
+    output_dir: str = Field(
+        "runs/{name}", min_length=1, description="Where logs and checkpoints go; {name} expands."
+    )
+
+
+class OptimSection(Section):
+    """AdamW with warmup + cosine lr and cosine weight decay, as the reference (I-JEPA Sec. 5)."""
+
+    start_lr: float = Field(2e-4, ge=0, description="Learning rate at the start of warmup.")
+    lr: float = Field(1e-3, gt=0, description="Peak learning rate, reached after warmup.")
+    final_lr: float = Field(1e-6, ge=0, description="Learning rate at the end of the cosine.")
+    warmup_epochs: float = Field(40, ge=0, description="Linear warmup length, in epochs.")
+    weight_decay: float = Field(0.04, ge=0, description="Weight decay at the start.")
+    final_weight_decay: float = Field(0.4, ge=0, description="Weight decay at the end.")
+    ipe_scale: float = Field(
+        1.0, ge=1.0, le=10.0,
+        description="Stretch schedules past the run (reference ipe_scale); 1.0 ends them on time.",
+    )
+    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas, each in [0, 1).")
+    eps: float = Field(1e-8, gt=0, description="AdamW epsilon.")
+
+    @model_validator(mode="after")
+    def _check(self) -> OptimSection:
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"optim.betas must lie in [0, 1), got {self.betas}")
+        return self
+
+
+class TrainSection(Section):
+    epochs: int = Field(300, ge=1, description="Epochs; schedules span epochs x iterations.")
+    batch_size: int = Field(128, ge=1, description="Images per optimizer step per process.")
+    max_steps: int | None = Field(
+        None, ge=1, description="Stop after this many optimizer steps; schedules unchanged."
+    )
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16 runs the forward passes under autocast (CPU and CUDA)."
+    )
+    compile: bool = Field(False, description="torch.compile the encoder and the predictor.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: CUDA when available, else CPU."
+    )
+    checkpoint_every: int = Field(
+        500, ge=1, description="Write a checkpoint every N optimizer steps (and at the end)."
+    )
+    keep_last: int = Field(3, ge=1, description="Checkpoints kept in the run directory.")
+    log_every: int = Field(10, ge=1, description="Log metrics every N steps (host sync cost).")
+    max_bad_steps: int = Field(
+        0, ge=0, description="Non-finite losses skipped before the run stops (0: stop at once)."
+    )
+    init_from: str | None = Field(
+        None, description="jepa-kit checkpoint whose weights start the run (e.g. an import)."
+    )
+
+
+class EvalSection(Section):
+    every_epochs: int = Field(0, ge=0, description="Run kNN evaluation every N epochs; 0: off.")
+    knn_k: int = Field(20, ge=1, description="Neighbours in the kNN vote.")
+    knn_temperature: float = Field(0.07, gt=0, description="Temperature of the kNN vote.")
+    which: Literal["target", "context"] = Field(
+        "target", description="Encoder evaluated (the paper evaluates the target encoder)."
+    )
+    monitors: bool = Field(True, description="Log collapse monitors (RankMe, feature std).")
+    rankme_batches: int = Field(8, ge=1, description="Batches of target features RankMe sees.")
+    min_feature_std: float = Field(
+        1e-3, ge=0, description="Warn when the target features' mean per-dim std falls below."
+    )
+    min_rank_fraction: float = Field(
+        0.05, ge=0, le=1, description="Warn when RankMe / width falls below this fraction."
+    )
+
+
+def _component_union(kind: str) -> Any:
+    configs = [cls.Config for cls in registry(kind).load_all().values()]
+    if not configs:
+        raise RecipeError("<registry>", [("", f"no {kind} component is installed")])
+    union = configs[0] if len(configs) == 1 else Union[tuple(configs)]  # noqa: UP007
+    return Annotated[union, Field(discriminator="kind")]
+
+
+@functools.cache
+def _recipe_model(signature: tuple[tuple[str, ...], ...]) -> type[BaseModel]:
+    fields: dict[str, Any] = {
+        "run": (RunSection, Field(default_factory=RunSection)),
+        "optim": (OptimSection, Field(default_factory=OptimSection)),
+        "train": (TrainSection, Field(default_factory=TrainSection)),
+        "eval": (EvalSection, Field(default_factory=EvalSection)),
+    }
+    for section, kind in COMPONENT_SECTIONS.items():
+        fields[section] = (_component_union(kind), Field(description=f"The {kind} component."))
+    model = create_model(
+        "Recipe",
+        __base__=RecipeBase,
+        **fields,
+    )
+    return model
+
+
+class RecipeBase(Section):
+    """Cross-section checks shared by every recipe model."""
+
+    @property
+    def img_size(self) -> int:
+        return self.data.img_size  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def patch_size(self) -> int:
+        return self.encoder.resolved_patch_size()  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        side = self.img_size // self.patch_size
+        return (side, side)
+
+    @property
+    def output_dir(self) -> Path:
+        run = self.run  # type: ignore[attr-defined]
+        return Path(run.output_dir.replace("{name}", run.name))
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> RecipeBase:
+        patch = self.patch_size
+        if self.img_size % patch:
+            raise ValueError(
+                f"data.img_size={self.img_size} is not divisible by the encoder's patch size "
+                f"{patch} (encoder.patch_size)"
+            )
+        self.masker.check_grid(self.grid)  # type: ignore[attr-defined]
+        return self
+
+
+def recipe_model() -> type[BaseModel]:
+    """The recipe model over the components installed now."""
+    signature = tuple(tuple(registry(k).names()) for k in COMPONENT_SECTIONS.values())
+    return _recipe_model(signature)
+
+
+def recipe_schema() -> dict[str, Any]:
+    """JSON Schema of a recipe over the installed components (for editor completion)."""
+    return recipe_model().model_json_schema()
+
+
+# -- reading and composing ---------------------------------------------------------------------
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise RecipeError(str(path), [("", "no such recipe file")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(str(path), [("", f"not valid TOML: {exc}")]) from None
+    except OSError as exc:
+        raise RecipeError(str(path), [("", f"cannot read: {exc}")]) from None
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``update`` onto ``base``; a section whose ``kind`` changes is replaced."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        old = out.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            if "kind" in value and old.get("kind", DEFAULT_KINDS.get(key)) != value["kind"]:
+                out[key] = copy.deepcopy(value)
+            else:
+                out[key] = merge(old, value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a recipe file and resolve its ``extends`` chain into one plain dict."""
+    path = Path(path)
+    resolved = path.resolve()
+    if resolved in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, resolved))
+        raise RecipeError(str(path), [("extends", f"circular extends: {chain}")])
+    data = read_toml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise RecipeError(str(path), [("extends", f"expected a file path, got {parent!r}")])
+    base_path = path.parent / parent
+    if not base_path.is_file():
+        raise RecipeError(str(path), [("extends", f"base recipe {base_path} does not exist")])
+    return merge(load_raw(base_path, (*_seen, resolved)), data)
+
+
+def parse_value(raw: str) -> Any:
+    """A ``--set`` value: TOML (``1``, ``1e-3``, ``true``, ``[1, 2]``, ``"x"``) or a string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply ``dotted.key=value`` strings to a raw recipe dict."""
+    data = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise RecipeError("--set", [(item, "expected dotted.key=value, e.g. train.epochs=10")])
+        *parents, leaf = key.split(".")
+        node = data
+        for i, part in enumerate(parents):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parents[: i + 1])
+                raise RecipeError("--set", [(key, f"{where} is a value, not a section")])
+            node = child
+        value = parse_value(raw.strip())
+        if leaf == "kind" and len(parents) == 1 and node.get("kind", DEFAULT_KINDS.get(
+                parents[0])) != value:
+            node.clear()
+        node[leaf] = value
+    return data
+
+
+# -- validation --------------------------------------------------------------------------------
+def _check_kinds(data: dict[str, Any]) -> list[tuple[str, str]]:
+    problems = []
+    for section, kind in COMPONENT_SECTIONS.items():
+        body = data.get(section)
+        if body is None:
+            data[section] = body = {}
+        if not isinstance(body, dict):
+            problems.append((section, f"expected a [{section}] table, got {body!r}"))
+            continue
+        name = body.setdefault("kind", DEFAULT_KINDS[section])
+        reg = registry(kind)
+        if not isinstance(name, str) or name not in reg.names():
+            problems.append((f"{section}.kind", reg.unknown_message(str(name))))
+            continue
+        try:
+            reg.load(name)
+        except ValueError as exc:
+            problems.append((f"{section}.kind", str(exc)))
+    return problems
+
+
+def _dotted(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
+    parts = [str(p) for p in loc]
+    # A discriminated union inserts the tag after the section name; users never write it.
+    if len(parts) >= 2 and parts[0] in COMPONENT_SECTIONS:
+        section = data.get(parts[0])
+        if isinstance(section, dict) and section.get("kind") == parts[1]:
+            parts.pop(1)
+    return ".".join(parts)
+
+
+def _describe(error: dict[str, Any], data: dict[str, Any]) -> tuple[str, str]:
+    key = _dotted(tuple(error["loc"]), data)
+    msg = error["msg"]
+    if error["type"] == "extra_forbidden":
+        msg = "unknown key"
+        section = key.split(".")[0]
+        model = recipe_model().model_fields.get(section)
+        if key.count(".") == 0:
+            known = [*recipe_model().model_fields]
+            msg = f"unknown section; sections: {', '.join(known)}"
+            close = difflib.get_close_matches(key, known, n=1)
+            if close:
+                msg += f". Did you mean {close[0]!r}?"
+        elif model is not None:
+            msg += _closest_field(key, data)
+    elif error["type"] == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    if "input" in error and error["type"] not in {"missing", "extra_forbidden"}:
+        given = error["input"]
+        if not isinstance(given, dict):
+            msg += f" (given: {given!r})"
+    return key, msg
+
+
+def _closest_field(key: str, data: dict[str, Any]) -> str:
+    section, *rest = key.split(".")
+    fields: list[str] = []
+    if section in COMPONENT_SECTIONS:
+        name = data.get(section, {}).get("kind")
+        try:
+            cls = registry(COMPONENT_SECTIONS[section]).load(name)
+            fields = list(cls.Config.model_fields)
+        except ValueError:
+            return ""
+    else:
+        annotation = recipe_model().model_fields[section].annotation
+        fields = list(getattr(annotation, "model_fields", {}))
+    close = difflib.get_close_matches(rest[-1] if rest else "", fields, n=1)
+    hint = f"; valid keys: {', '.join(f for f in fields if f != 'kind')}"
+    return hint + (f". Did you mean {section}.{close[0]!r}?" if close else "")
+
+
+def validate_recipe(data: dict[str, Any], source: str = "<recipe>") -> Any:
+    """Validate a raw recipe dict; ``RecipeError`` lists every problem with its dotted key."""
+    data = copy.deepcopy(data)
+    problems = _check_kinds(data)
+    if problems:
+        raise RecipeError(source, problems)
+    try:
+        return recipe_model().model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(source, [_describe(e, data) for e in exc.errors()]) from None
+    except ValueError as exc:  # raised by a component's own hook outside pydantic's wrapping
+        raise RecipeError(source, [("", str(exc))]) from None
+
+
+def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> Any:
+    """Read, compose (``extends``), override (``--set``) and validate a recipe file."""
+    data = apply_overrides(load_raw(path), overrides)
+    return validate_recipe(data, str(path))
+
+
+def recipe_to_dict(recipe: BaseModel) -> dict[str, Any]:
+    """The resolved recipe as plain, TOML- and JSON-compatible data."""
+    return recipe.model_dump(mode="json", exclude_none=True)
+
+
+def recipe_to_toml(recipe: BaseModel) -> str:
+    import tomli_w
+
+    return tomli_w.dumps(recipe_to_dict(recipe))
+
