@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from jepa_kit.errors import UserError
 from jepa_kit.registry import registry
 
 if sys.version_info >= (3, 11):
@@ -51,7 +52,7 @@ DEFAULT_KINDS: dict[str, str] = {
 }
 
 
-class RecipeError(ValueError):
+class RecipeError(UserError):
     """A recipe is invalid. ``problems`` holds ``(dotted key, message)`` pairs."""
 
     def __init__(self, source: str, problems: Sequence[tuple[str, str]]) -> None:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, TypeVar
 
+from jepa_kit.errors import UserError
+
 #: Component kind -> entry-point group.
 GROUPS: dict[str, str] = {
     "encoder": "jepa_kit.encoders",
@@ -35,7 +37,7 @@ DISABLE_ENV = "JEPA_KIT_DISABLE_PLUGINS"
 IN_PROCESS = "<in-process>"
 
 
-class RegistryError(ValueError):
+class RegistryError(UserError):
     """A component name is claimed twice, unknown, or its class does not fit its kind."""
 
 

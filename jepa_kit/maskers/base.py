@@ -26,6 +26,13 @@ class Masks:
     def num_targets(self) -> int:
         return int(self.targets.shape[0])
 
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Masks:
+        return Masks(self.context.to(device, non_blocking=non_blocking),
+                     self.targets.to(device, non_blocking=non_blocking))
+
+    def pin_memory(self) -> Masks:
+        return Masks(self.context.pin_memory(), self.targets.pin_memory())
+
 
 class MaskerConfig(ComponentConfig):
     """Base of masker configs."""

@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from jepa_kit.errors import UserError
+
 FORMAT = "jepa-kit-checkpoint"
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^step_(\d{8})\.pt$")
@@ -27,7 +29,7 @@ REQUIRED_KEYS = ("format", "format_version", "step", "encoder", "target_encoder"
                  "recipe")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint file is missing, truncated, corrupt or not a jepa-kit checkpoint."""
 
 

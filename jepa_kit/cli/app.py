@@ -1,0 +1,88 @@
+"""The ``jepa-kit`` command line: one typer app, one module per command group.
+
+Exit codes: 0 success, 2 user error (bad recipe, bad flag, missing file), 1 internal error.
+User errors print one readable message; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import typer
+from rich.console import Console
+
+from jepa_kit import __version__
+from jepa_kit.errors import UserError
+
+app = typer.Typer(
+    name="jepa-kit",
+    help="Joint-embedding predictive architectures: run, validate and study recipes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"jepa-kit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for user errors."),
+) -> None:
+    state["debug"] = debug
+
+
+def _register_commands() -> None:
+    from jepa_kit.cli import interop, plugins, recipes, run
+
+    recipes.register(app)
+    plugins.register(app)
+    run.register(app)
+    interop.register(app)
+    for optional in ("evaluate", "studies", "masks"):
+        try:
+            module = __import__(f"jepa_kit.cli.{optional}", fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"jepa_kit.cli.{optional}":
+                raise
+            continue
+        module.register(app)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        app(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except UserError as exc:
+        if debug:
+            traceback.print_exc()
+        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        sys.exit(2)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        traceback.print_exc()
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}")
+        sys.exit(1)
+    sys.exit(0)

@@ -1,0 +1,45 @@
+"""``import-reference`` and ``export``: checkpoints in from the official code, weights out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import typer
+from rich.console import Console
+
+out = Console(highlight=False, soft_wrap=True)
+
+
+def import_reference(
+    path: Path = typer.Argument(..., help="Official I-JEPA checkpoint (.pth.tar)."),
+    out_dir: Path = typer.Option(..., "--out", help="Directory for the jepa-kit checkpoint."),
+    num_heads: int | None = typer.Option(None, help="Encoder heads (not stored in the file)."),
+) -> None:
+    """Convert an official I-JEPA checkpoint into a jepa-kit checkpoint."""
+    from jepa_kit.interop.reference import import_reference as convert
+
+    written = convert(path, out_dir, num_heads=num_heads)
+    out.print(f"wrote {written}")
+
+
+def export(
+    checkpoint: Path = typer.Argument(..., help="jepa-kit checkpoint file."),
+    fmt: str = typer.Option("safetensors", "--format", help="safetensors, timm or hf."),
+    which: str = typer.Option("target", "--which", help="target or context encoder."),
+    out_path: Path = typer.Option(..., "--out", help="Output file (hf: a directory)."),
+) -> None:
+    """Export an encoder's weights for timm, Hugging Face transformers or plain safetensors."""
+    from jepa_kit.interop.export import export_checkpoint
+
+    if fmt not in ("safetensors", "timm", "hf"):
+        raise typer.BadParameter(f"expected safetensors, timm or hf, got {fmt!r}",
+                                 param_hint="--format")
+    if which not in ("target", "context"):
+        raise typer.BadParameter(f"expected target or context, got {which!r}",
+                                 param_hint="--which")
+    written = export_checkpoint(checkpoint, fmt=fmt, which=which, out=out_path)
+    out.print(f"wrote {written}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import-reference")(import_reference)
+    app.command()(export)

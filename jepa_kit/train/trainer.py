@@ -1,0 +1,332 @@
+"""The training loop: set-up, resume, the step, logging, checkpoints, the non-finite guard.
+
+A run is a directory: ``recipe.toml`` (the resolved recipe), ``run.json`` (versions),
+``metrics.jsonl`` and ``checkpoints/step_XXXXXXXX.pt``. Every random stream is a function of the
+recipe's seed, the epoch, the batch counter and the rank, and every checkpoint holds the
+optimizer and RNG states, so a resumed run repeats the losses of an uninterrupted one bit for
+bit (on CPU in one process).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from jepa_kit import __version__
+from jepa_kit.build import (
+    build_dataset,
+    build_loss,
+    build_masker,
+    build_model,
+    build_target_updater,
+)
+from jepa_kit.data.loader import build_loader
+from jepa_kit.data.transforms import TrainTransform
+from jepa_kit.errors import UserError
+from jepa_kit.optim.adamw import OptimSchedule, build_adamw
+from jepa_kit.optim.schedules import ScheduleLengths
+from jepa_kit.recipe import recipe_to_dict, recipe_to_toml
+from jepa_kit.registry import component_versions
+from jepa_kit.train import distributed as D
+from jepa_kit.train.checkpoint import (
+    checkpoint_name,
+    latest_valid_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+)
+from jepa_kit.train.metrics import MetricsLog, ProgressDisplay
+from jepa_kit.train.rng import capture_rng, restore_rng
+from jepa_kit.train.step import jepa_forward
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint was left untouched."""
+
+
+@dataclass
+class RunResult:
+    output_dir: Path
+    step: int
+    losses: list[float] = field(default_factory=list)
+    checkpoint: Path | None = None
+
+
+def resolve_device(choice: str) -> torch.device:
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise UserError("train.device=cuda, but no CUDA device is available (use --device cpu)")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def _bare(module: nn.Module) -> nn.Module:
+    module = getattr(module, "module", module)  # DDP
+    return getattr(module, "_orig_mod", module)  # torch.compile
+
+
+def prepare_output_dir(directory: Path, *, resume: bool) -> None:
+    """Refuse to write into a directory that holds a run unless resuming it."""
+    holds_run = (directory / "metrics.jsonl").exists() or bool(
+        list_checkpoints(directory / "checkpoints"))
+    if holds_run and not resume:
+        raise UserError(
+            f"{directory} already holds a run; pass --resume to continue it, or choose another "
+            f"--output-dir (nothing was overwritten)"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+
+
+class Trainer:
+    """Runs one recipe in one process (one rank of a torchrun job)."""
+
+    def __init__(self, recipe: Any, *, output_dir: Path | None = None, resume: bool = False,
+                 device: str | None = None, quiet: bool = False) -> None:
+        self.recipe = recipe
+        self.out = Path(output_dir) if output_dir is not None else recipe.output_dir
+        self.resume = resume
+        self.device = resolve_device(device or recipe.train.device)
+        self.dist = D.init_distributed(self.device.type)
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        self.quiet = quiet or not self.dist.is_main
+        self._setup()
+
+    # -- set-up ----------------------------------------------------------------------------
+    def _setup(self) -> None:
+        r, t = self.recipe, self.recipe.train
+        seed = r.run.seed
+        # Data first: a missing data root must fail before any other work.
+        self.dataset = build_dataset(r.data, train=True, seed=seed)
+        if self.dist.is_main:
+            prepare_output_dir(self.out, resume=self.resume)
+        D.barrier(self.dist)
+
+        torch.manual_seed(seed)  # identical initial weights on every rank
+        model = build_model(r)
+        self.encoder, self.target_encoder, self.predictor = (
+            model.encoder.to(self.device), model.target_encoder.to(self.device),
+            model.predictor.to(self.device))
+        self.masker = build_masker(r.masker, grid=self.encoder.grid)
+        self.loss_fn = build_loss(r.loss).to(self.device)
+
+        self.loader = build_loader(
+            self.dataset, TrainTransform(r.data), self.masker, batch_size=t.batch_size,
+            seed=seed, rank=self.dist.rank, world_size=self.dist.world_size,
+            num_workers=r.data.num_workers, pin_memory=self.device.type == "cuda",
+        )
+        self.ipe = self.loader.batch_sampler.batches_per_epoch
+        if self.ipe == 0:
+            raise UserError(
+                f"data: {len(self.dataset)} images give no full batch of train.batch_size="
+                f"{t.batch_size} per process; lower train.batch_size"
+            )
+        o = r.optim
+        self.lengths = ScheduleLengths(self.ipe, t.epochs, o.warmup_epochs, o.ipe_scale)
+        self.total_steps = t.epochs * self.ipe
+        if t.max_steps is not None:
+            self.total_steps = min(self.total_steps, t.max_steps)
+        self.updater = build_target_updater(r.target_updater,
+                                            total_steps=self.lengths.momentum_steps)
+        self.optimizer = build_adamw([self.encoder, self.predictor], betas=o.betas, eps=o.eps,
+                                     fused=self.device.type == "cuda")
+        self.schedule = OptimSchedule(self.optimizer, self.lengths, start_lr=o.start_lr, lr=o.lr,
+                                      final_lr=o.final_lr, wd=o.weight_decay,
+                                      final_wd=o.final_weight_decay)
+        self.step, self.epoch, self.step_in_epoch = 0, 0, 0
+        self._check_every_step = self.device.type == "cpu" or t.max_bad_steps > 0
+        self._bad_steps = 0
+        self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
+        self._restore()
+
+        self.train_encoder: nn.Module = self.encoder
+        self.train_predictor: nn.Module = self.predictor
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # The positional tables are fixed buffers: nothing to broadcast each step.
+            self.train_encoder = DistributedDataParallel(self.encoder, device_ids=ids,
+                                                         broadcast_buffers=False)
+            self.train_predictor = DistributedDataParallel(self.predictor, device_ids=ids,
+                                                           broadcast_buffers=False)
+        if t.compile:
+            self.train_encoder = torch.compile(self.train_encoder)
+            self.train_predictor = torch.compile(self.train_predictor)
+
+    def _restore(self) -> None:
+        t = self.recipe.train
+        found = latest_valid_checkpoint(self.out / "checkpoints") if self.resume else None
+        if found is not None:
+            path, state = found
+            self._load_weights(state)
+            if state.get("optimizer") is not None:
+                self.optimizer.load_state_dict(state["optimizer"])
+            self.step, self.epoch = state["step"], state["epoch"]
+            self.step_in_epoch = state["step_in_epoch"]
+            restore_rng(state.get("rng"))
+            self.resumed_from: Path | None = path
+            return
+        self.resumed_from = None
+        if self.resume and self.dist.is_main:
+            warnings.warn(f"--resume: no checkpoint in {self.out}; starting from scratch",
+                          stacklevel=2)
+        if t.init_from:
+            self._load_weights(load_checkpoint(t.init_from))
+
+    def _load_weights(self, state: dict[str, Any]) -> None:
+        for name in ("encoder", "target_encoder", "predictor"):
+            module = getattr(self, name)
+            try:
+                module.load_state_dict(state[name], strict=True)
+            except RuntimeError as exc:
+                raise UserError(
+                    f"checkpoint weights do not fit the recipe's {name}: {exc}".split("\n")[0]
+                ) from None
+
+    # -- the loop --------------------------------------------------------------------------
+    def _write_run_files(self) -> None:
+        (self.out / "recipe.toml").write_text(recipe_to_toml(self.recipe))
+        info = {"jepa_kit": __version__, "versions": component_versions(),
+                "torch": torch.__version__, "world_size": self.dist.world_size,
+                "device": str(self.device), "iterations_per_epoch": self.ipe}
+        (self.out / "run.json").write_text(json.dumps(info, indent=2))
+
+    def _checkpoint(self) -> Path:
+        last_loss = float(self._last[1])
+        payload = {
+            "step": self.step, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
+            "encoder": self.encoder.state_dict(),
+            "target_encoder": self.target_encoder.state_dict(),
+            "predictor": self.predictor.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "rng": capture_rng(), "recipe": recipe_to_dict(self.recipe),
+            "versions": {"jepa-kit": __version__, **component_versions()},
+            "metrics": {"loss": last_loss}, "iterations_per_epoch": self.ipe,
+        }
+        path = save_checkpoint(self.out / "checkpoints" / checkpoint_name(self.step), payload)
+        prune_checkpoints(self.out / "checkpoints", self.recipe.train.keep_last)
+        return path
+
+    def run(self) -> RunResult:
+        t = self.recipe.train
+        result = RunResult(self.out, self.step)
+        log = MetricsLog(self.out / "metrics.jsonl", resume_step=self.step) \
+            if self.dist.is_main else None
+        if self.dist.is_main:
+            self._write_run_files()
+        display = ProgressDisplay(self.total_steps, self.step, enabled=not self.quiet)
+        if self.resumed_from is not None:
+            display.message(f"resumed from {self.resumed_from} at step {self.step}")
+        wall = time.perf_counter()
+        try:
+            while self.step < self.total_steps:
+                if self.step_in_epoch >= self.ipe:
+                    self.epoch, self.step_in_epoch = self.epoch + 1, 0
+                self.loader.batch_sampler.set_epoch(self.epoch, start_batch=self.step_in_epoch)
+                tic = time.perf_counter()
+                for batch in self.loader:
+                    data_wait = time.perf_counter() - tic
+                    applied = self._train_step(batch)
+                    self.step_in_epoch += 1
+                    if applied:
+                        self.step += 1
+                        logging_now = self.step % t.log_every == 0 or self.step == self.total_steps
+                        saving_now = self.dist.is_main and (
+                            self.step % t.checkpoint_every == 0 or self.step == self.total_steps)
+                        if logging_now or saving_now:
+                            self._raise_if_nonfinite()
+                        if logging_now:
+                            row = self._metrics_row(batch, data_wait, time.perf_counter() - tic)
+                            result.losses.append(row["loss"])
+                            if log is not None:
+                                log.write(row)
+                            display.update(row)
+                        if saving_now:
+                            result.checkpoint = self._checkpoint()
+                    if self.step >= self.total_steps:
+                        break
+                    tic = time.perf_counter()
+        finally:
+            display.close()
+            if log is not None:
+                log.close()
+        result.step = self.step
+        elapsed = time.perf_counter() - wall
+        last = result.losses[-1] if result.losses else math.nan
+        display.message(f"finished at step {self.step}: loss {last:.4f}, {elapsed:.1f} s, "
+                        f"run in {self.out}")
+        D.barrier(self.dist)
+        return result
+
+    def _train_step(self, batch: Any) -> bool:
+        """One optimizer step; False when a non-finite loss was skipped (``max_bad_steps``)."""
+        step = self.step + 1
+        images = batch.images.to(self.device, non_blocking=True)
+        masks = batch.masks.to(self.device, non_blocking=True)
+        lr, wd = self.schedule.apply(step)
+        out = jepa_forward(self.train_encoder, self.train_predictor, self.target_encoder,
+                           self.loss_fn, images, masks, precision=self.recipe.train.precision)
+        loss = D.all_reduce_mean(out.loss.detach(), self.dist)
+        if self._check_every_step:
+            # One host sync per step; free on the CPU, and needed to skip a bad step.
+            if not math.isfinite(float(loss)):
+                self._bad_steps += 1
+                if self._bad_steps > self.recipe.train.max_bad_steps:
+                    raise NonFiniteLossError(self._nonfinite_message(step, float(loss)))
+                warnings.warn(f"skipped step {step}: non-finite loss", stacklevel=2)
+                self.optimizer.zero_grad(set_to_none=True)
+                return False
+        else:
+            # On a GPU the first bad step is recorded on the device and checked when logging or
+            # before a checkpoint, so the weights a checkpoint holds are always finite.
+            bad = ~torch.isfinite(loss) & (self._first_bad < 0)
+            self._first_bad = torch.where(bad, torch.full_like(self._first_bad, step),
+                                          self._first_bad)
+        self.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        self.optimizer.step()
+        self.updater.update(self.encoder, self.target_encoder, step)
+        self._last = (out, loss, lr, wd, masks)
+        return True
+
+    def _raise_if_nonfinite(self) -> None:
+        if self._check_every_step:
+            return
+        first = int(self._first_bad)
+        if first >= 0:
+            raise NonFiniteLossError(self._nonfinite_message(first, math.nan))
+
+    @staticmethod
+    def _nonfinite_message(step: int, value: float) -> str:
+        return (f"non-finite loss ({value}) at step {step}; the run stopped and the last "
+                f"checkpoint was left intact (train.max_bad_steps allows skipping bad steps)")
+
+    def _metrics_row(self, batch: Any, data_wait: float, step_time: float) -> dict[str, Any]:
+        _, loss_t, lr, wd, masks = self._last
+        loss = float(loss_t)
+        n = batch.images.shape[0] * self.dist.world_size
+        row: dict[str, Any] = {
+            "step": self.step, "epoch": self.epoch, "loss": loss, "lr": lr, "wd": wd,
+            "momentum": self.updater.value(self.step),
+            "context_len": int(masks.context.shape[1]), "target_len": int(masks.targets.shape[2]),
+            "images_per_s": n / max(step_time, 1e-9), "data_wait_s": data_wait,
+            "step_time_s": step_time,
+        }
+        return row
+
+
+def train(recipe: Any, **options: Any) -> RunResult:
+    """Build a ``Trainer`` for ``recipe`` and run it to the end."""
+    trainer = Trainer(recipe, **options)
+    try:
+        return trainer.run()
+    finally:
+        D.shutdown(trainer.dist)
