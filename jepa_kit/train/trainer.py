@@ -32,6 +32,7 @@ from jepa_kit.build import (
 from jepa_kit.data.loader import build_loader
 from jepa_kit.data.transforms import TrainTransform
 from jepa_kit.errors import UserError
+from jepa_kit.eval.monitors import CollapseMonitor
 from jepa_kit.optim.adamw import OptimSchedule, build_adamw
 from jepa_kit.optim.schedules import ScheduleLengths
 from jepa_kit.recipe import recipe_to_dict, recipe_to_toml
@@ -48,6 +49,10 @@ from jepa_kit.train.checkpoint import (
 from jepa_kit.train.metrics import MetricsLog, ProgressDisplay
 from jepa_kit.train.rng import capture_rng, restore_rng
 from jepa_kit.train.step import jepa_forward
+
+
+class CollapseWarning(UserWarning):
+    """A collapse monitor crossed its threshold."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -147,6 +152,10 @@ class Trainer:
         self._check_every_step = self.device.type == "cpu" or t.max_bad_steps > 0
         self._bad_steps = 0
         self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
+        e = r.eval
+        self.monitor = (
+            CollapseMonitor(batches=e.rankme_batches, min_std=e.min_feature_std,
+                            min_rank_fraction=e.min_rank_fraction) if e.monitors else None)
         self._restore()
 
         self.train_encoder: nn.Module = self.encoder
@@ -238,6 +247,10 @@ class Trainer:
                     self.step_in_epoch += 1
                     if applied:
                         self.step += 1
+                        # Only the batches just before a log step feed the RankMe queue.
+                        if self.monitor is not None and \
+                                (-self.step) % t.log_every < self.monitor.queue.maxlen:
+                            self.monitor.observe(self._last[0].target_features)
                         logging_now = self.step % t.log_every == 0 or self.step == self.total_steps
                         saving_now = self.dist.is_main and (
                             self.step % t.checkpoint_every == 0 or self.step == self.total_steps)
@@ -249,6 +262,9 @@ class Trainer:
                             if log is not None:
                                 log.write(row)
                             display.update(row)
+                            for message in self._collapse_warnings(row):
+                                display.message(f"[bold yellow]warning:[/] {message}")
+                                warnings.warn(message, CollapseWarning, stacklevel=2)
                         if saving_now:
                             result.checkpoint = self._checkpoint()
                     if self.step >= self.total_steps:
@@ -310,7 +326,7 @@ class Trainer:
                 f"checkpoint was left intact (train.max_bad_steps allows skipping bad steps)")
 
     def _metrics_row(self, batch: Any, data_wait: float, step_time: float) -> dict[str, Any]:
-        _, loss_t, lr, wd, masks = self._last
+        out, loss_t, lr, wd, masks = self._last
         loss = float(loss_t)
         n = batch.images.shape[0] * self.dist.world_size
         row: dict[str, Any] = {
@@ -320,7 +336,14 @@ class Trainer:
             "images_per_s": n / max(step_time, 1e-9), "data_wait_s": data_wait,
             "step_time_s": step_time,
         }
+        if self.monitor is not None:
+            row.update(self.monitor.values(out.predictions, out.targets))
         return row
+
+    def _collapse_warnings(self, row: dict[str, Any]) -> list[str]:
+        if self.monitor is None:
+            return []
+        return [f"step {row['step']}: {m}" for m in self.monitor.warnings(row)]
 
 
 def train(recipe: Any, **options: Any) -> RunResult:

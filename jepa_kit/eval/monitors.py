@@ -1,0 +1,71 @@
+"""Cheap collapse monitors computed from tensors the train step already has.
+
+* RankMe: the effective rank of image embeddings, ``exp(H(p))`` with ``p`` the normalised
+  singular values of a (n, D) matrix of average-pooled target features over the last few
+  batches. Near 1 means collapse; near ``min(n, D)`` means a full-rank representation.
+* Per-dimension standard deviation of target and predicted features (mean over dimensions);
+  a collapsed encoder gives a std near 0.
+* Cosine similarity between predictions and their targets.
+
+- [0]: RankMe, Garrido et al. 2023, arXiv:2210.02885
+- [1]: I-JEPA, Assran et al. 2023, arXiv:2301.08243
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import torch
+import torch.nn.functional as F
+
+
+def rankme(embeddings: torch.Tensor, eps: float = 1e-7) -> float:
+    """Effective rank of ``embeddings`` (n, D), between 1 and min(n, D)."""
+    s = torch.linalg.svdvals(embeddings.double())
+    p = s / (s.sum() + eps) + eps
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def feature_std(features: torch.Tensor) -> float:
+    """Mean over dimensions of the per-dimension std of ``features`` (..., D)."""
+    flat = features.reshape(-1, features.shape[-1]).float()
+    return float(flat.std(dim=0).mean())
+
+
+class CollapseMonitor:
+    """Keeps a queue of pooled target features; returns monitor values when asked."""
+
+    def __init__(self, *, batches: int = 8, min_std: float = 1e-3,
+                 min_rank_fraction: float = 0.05) -> None:
+        self.queue: deque[torch.Tensor] = deque(maxlen=batches)
+        self.min_std = min_std
+        self.min_rank_fraction = min_rank_fraction
+
+    def observe(self, target_features: torch.Tensor) -> None:
+        """Remember the average-pooled target features (B, N, D) -> (B, D) of one batch."""
+        self.queue.append(target_features.detach().float().mean(dim=1))  # stays on device
+
+    def values(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        pooled = torch.cat(list(self.queue)) if self.queue else targets.mean(1)
+        width = pooled.shape[-1]
+        rank = rankme(pooled)
+        return {
+            "rankme": rank,
+            "rankme_fraction": rank / min(width, pooled.shape[0]),
+            "target_std": feature_std(pooled),
+            "pred_std": feature_std(predictions.mean(1)),
+            "pred_target_cos": float(F.cosine_similarity(predictions.float(), targets.float(),
+                                                         dim=-1).mean()),
+        }
+
+    def warnings(self, values: dict[str, float]) -> list[str]:
+        """Human-readable collapse warnings for ``values`` (empty when healthy)."""
+        out = []
+        if values["target_std"] < self.min_std:
+            out.append(f"target features have collapsed: per-dimension std "
+                       f"{values['target_std']:.2e} < eval.min_feature_std={self.min_std}")
+        if values["rankme_fraction"] < self.min_rank_fraction:
+            out.append(f"target features have collapsed: RankMe {values['rankme']:.2f} is "
+                       f"{values['rankme_fraction']:.1%} of the maximum "
+                       f"< eval.min_rank_fraction={self.min_rank_fraction}")
+        return out
