@@ -1,0 +1,94 @@
+"""Transformer pieces shared by the I-JEPA encoder and predictor, built from timm's blocks.
+
+timm's ``Block`` is the reference block (pre-norm, fused ``[q | k | v]`` Linear, exact-erf GELU
+MLP) with the same parameter names, so reference state dicts load without renaming. What this
+module adds is the reference's choices: LayerNorm eps 1e-6, a linear stochastic-depth ramp, the
+initialisation the reference effectively trains from, and attention forced through
+``F.scaled_dot_product_attention``.
+
+- [0]: I-JEPA, Assran et al. 2023, arXiv:2301.08243
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+from timm.layers import PatchEmbed
+from timm.models.vision_transformer import Block
+from torch import nn
+
+#: The reference's norm layer: torch LayerNorm with eps 1e-6 (not the 1e-5 default).
+norm_layer = partial(nn.LayerNorm, eps=1e-6)
+
+#: Std of the reference's truncated-normal init. Its truncation bounds are absolute +-2, i.e.
+#: 100 sigma: effectively an untruncated normal.
+INIT_STD = 0.02
+
+
+def make_blocks(
+    dim: int,
+    depth: int,
+    num_heads: int,
+    mlp_ratio: float,
+    qkv_bias: bool = True,
+    drop_path_rate: float = 0.0,
+) -> nn.ModuleList:
+    """``depth`` pre-norm blocks; drop-path rises linearly from 0 to ``drop_path_rate``."""
+    if dim % num_heads:
+        raise ValueError(f"width {dim} is not divisible by num_heads={num_heads}")
+    rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist()  # reference ramp
+    blocks = nn.ModuleList(
+        Block(
+            dim=dim,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            qkv_bias=qkv_bias,
+            drop_path=rate,
+            norm_layer=norm_layer,
+            act_layer=nn.GELU,  # exact (erf) GELU, as the reference
+        )
+        for rate in rates
+    )
+    use_fused_attention(blocks)
+    return blocks
+
+
+def use_fused_attention(module: nn.Module) -> None:
+    """Route every timm attention layer in ``module`` through SDPA.
+
+    timm decides at construction from ``TIMM_FUSED_ATTN`` / export flags; SDPA is what makes the
+    encoder fast and memory-lean on GPUs (flash / memory-efficient kernels), and it matches the
+    reference's explicit softmax to < 1e-6 in fp32.
+    """
+    for sub in module.modules():
+        if hasattr(sub, "fused_attn"):
+            sub.fused_attn = True
+
+
+def make_patch_embed(img_size: int, patch_size: int, in_chans: int, dim: int) -> PatchEmbed:
+    """Conv patchifier, kernel = stride = patch; tokens come out row-major (``t = r*W + c``)."""
+    if img_size % patch_size:
+        raise ValueError(f"image size {img_size} is not a multiple of the patch size {patch_size}")
+    return PatchEmbed(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=dim)
+
+
+@torch.no_grad()
+def reference_init_(module: nn.Module) -> None:
+    """Initialise ``module`` as the reference's training effectively starts.
+
+    Linear and Conv2d weights: normal, std 0.02, truncated at absolute +-2; biases 0; LayerNorm
+    weight 1, bias 0. Deliberately **no** depth-dependent rescaling of ``attn.proj`` /
+    ``mlp.fc2``: the reference's constructor applies one, but ``helper.init_model`` overwrites it
+    with a second pass, so official runs train without it.
+    """
+    for sub in module.modules():
+        if isinstance(sub, (nn.Linear, nn.Conv2d)):
+            nn.init.trunc_normal_(sub.weight, std=INIT_STD, a=-2.0, b=2.0)
+            if sub.bias is not None:
+                nn.init.zeros_(sub.bias)
+        elif isinstance(sub, nn.LayerNorm):
+            if sub.weight is not None:
+                nn.init.ones_(sub.weight)
+            if sub.bias is not None:
+                nn.init.zeros_(sub.bias)

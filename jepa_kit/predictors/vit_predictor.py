@@ -1,0 +1,100 @@
+"""I-JEPA's narrow ViT predictor: context tokens + mask tokens at target positions -> targets.
+
+"The predictor takes as input the output of the context encoder and, conditioned on positional
+tokens, predicts the representations of a target block at a specific location" ([0], Sec. 3).
+Layout and numerics follow the reference ``VisionTransformerPredictor``: project the context to
+the predictor width and add the predictor's sin-cos table at the context positions; build one
+mask token per target patch (shared learned vector + table at the target position); tile the
+context once per target block (row ``j * B + b``); run [context | mask tokens] through the
+blocks; LayerNorm; keep the mask-token outputs; project back to the encoder width.
+
+- [0]: I-JEPA, Assran et al. 2023, arXiv:2301.08243
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from jepa_kit.layers import INIT_STD, make_blocks, norm_layer, reference_init_, sincos_2d
+from jepa_kit.ops.masks import apply_masks, gather_tokens, repeat_batch
+from jepa_kit.predictors.base import Predictor, PredictorConfig
+
+
+class ViTPredictor(Predictor):
+    """Transformer predictor of width ``embed_dim`` (reference: 384 for every encoder size)."""
+
+    class Config(PredictorConfig):
+        kind: Literal["vit_predictor"] = "vit_predictor"
+        embed_dim: int = Field(
+            384, ge=4, description="Predictor width d (a multiple of 4: sin-cos table); the "
+            "paper uses 384 for every encoder."
+        )
+        depth: int = Field(6, ge=1, description="Predictor blocks (paper: 6, 12 for ViT-H/16 "
+                           "at 448 px).")
+        num_heads: int | None = Field(
+            None, ge=1, description="Attention heads; None uses the encoder's head count, as the "
+            "reference does. Must divide `embed_dim`."
+        )
+        mlp_ratio: float = Field(4.0, gt=0, description="MLP hidden width / d.")
+        drop_path_rate: float = Field(
+            0.0, ge=0, lt=1, description="Stochastic depth at the last block, rising linearly "
+            "from 0 (reference: 0)."
+        )
+        qkv_bias: bool = Field(True, description="Bias on the fused q/k/v projection (reference).")
+
+    def __init__(
+        self, config: Config, *, grid: tuple[int, int], embed_dim: int, encoder_heads: int
+    ) -> None:
+        super().__init__()
+        d = config.embed_dim
+        heads = config.num_heads if config.num_heads is not None else encoder_heads
+        if d % 4:
+            raise ValueError(f"predictor.embed_dim={d} must be a multiple of 4 (sin-cos table)")
+        if d % heads:
+            key = "predictor.num_heads" if config.num_heads is not None else "encoder heads"
+            raise ValueError(
+                f"{key}={heads} does not divide predictor.embed_dim={d}; set predictor.num_heads"
+            )
+        self.config = config
+        self.grid = (int(grid[0]), int(grid[1]))
+        self.num_heads = heads
+        self.predictor_embed = nn.Linear(embed_dim, d)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.register_buffer("predictor_pos_embed", sincos_2d(d, self.grid).unsqueeze(0))
+        self.predictor_blocks = make_blocks(
+            d, config.depth, heads, config.mlp_ratio,
+            qkv_bias=config.qkv_bias, drop_path_rate=config.drop_path_rate,
+        )
+        self.predictor_norm = norm_layer(d)
+        self.predictor_proj = nn.Linear(d, embed_dim)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Reference init (see ``reference_init_``); mask token std 0.02; refill the table."""
+        reference_init_(self)
+        nn.init.trunc_normal_(self.mask_token, std=INIT_STD, a=-2.0, b=2.0)
+        table = sincos_2d(self.config.embed_dim, self.grid, device=self.predictor_pos_embed.device)
+        self.predictor_pos_embed.copy_(table.unsqueeze(0))
+
+    def forward(
+        self, context: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor
+    ) -> torch.Tensor:
+        m, b, kt = target_idx.shape
+        table = self.predictor_pos_embed.expand(b, -1, -1)  # (B, N, d), a view
+        x = self.predictor_embed(context)  # (B, Kc, d)
+        x = x + gather_tokens(table, context_idx)
+        n_context = x.shape[1]
+
+        # One query token per target patch: the shared mask token placed by the table.
+        queries = self.mask_token + apply_masks(table, target_idx)  # (M*B, Kt, d), row j*B+b
+        x = torch.cat([repeat_batch(x, m), queries], dim=1)  # (M*B, Kc+Kt, d)
+
+        for block in self.predictor_blocks:
+            x = block(x)
+        x = self.predictor_norm(x)
+        return self.predictor_proj(x[:, n_context:])  # (M*B, Kt, D)
