@@ -135,8 +135,8 @@ class EvalSection(Section):
     min_feature_std: float = Field(
         1e-3, ge=0, description="Warn when the target features' mean per-dim std falls below."
     )
-    min_rank_fraction: float = Field(
-        0.05, ge=0, le=1, description="Warn when RankMe / width falls below this fraction."
+    min_rankme: float = Field(
+        1.5, ge=0, description="Warn when RankMe (effective rank, 1 = collapsed) falls below."
     )
 
 

@@ -36,10 +36,10 @@ class CollapseMonitor:
     """Keeps a queue of pooled target features; returns monitor values when asked."""
 
     def __init__(self, *, batches: int = 8, min_std: float = 1e-3,
-                 min_rank_fraction: float = 0.05) -> None:
+                 min_rankme: float = 1.5) -> None:
         self.queue: deque[torch.Tensor] = deque(maxlen=batches)
         self.min_std = min_std
-        self.min_rank_fraction = min_rank_fraction
+        self.min_rankme = min_rankme
 
     def observe(self, target_features: torch.Tensor) -> None:
         """Remember the average-pooled target features (B, N, D) -> (B, D) of one batch."""
@@ -47,11 +47,9 @@ class CollapseMonitor:
 
     def values(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         pooled = torch.cat(list(self.queue)) if self.queue else targets.mean(1)
-        width = pooled.shape[-1]
         rank = rankme(pooled)
         return {
             "rankme": rank,
-            "rankme_fraction": rank / min(width, pooled.shape[0]),
             "target_std": feature_std(pooled),
             "pred_std": feature_std(predictions.mean(1)),
             "pred_target_cos": float(F.cosine_similarity(predictions.float(), targets.float(),
@@ -64,8 +62,7 @@ class CollapseMonitor:
         if values["target_std"] < self.min_std:
             out.append(f"target features have collapsed: per-dimension std "
                        f"{values['target_std']:.2e} < eval.min_feature_std={self.min_std}")
-        if values["rankme_fraction"] < self.min_rank_fraction:
-            out.append(f"target features have collapsed: RankMe {values['rankme']:.2f} is "
-                       f"{values['rankme_fraction']:.1%} of the maximum "
-                       f"< eval.min_rank_fraction={self.min_rank_fraction}")
+        if values["rankme"] < self.min_rankme:
+            out.append(f"target features have collapsed: RankMe {values['rankme']:.2f} "
+                       f"< eval.min_rankme={self.min_rankme} (1.0 is a single direction)")
         return out

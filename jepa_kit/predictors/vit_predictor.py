@@ -84,7 +84,7 @@ class ViTPredictor(Predictor):
     def forward(
         self, context: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor
     ) -> torch.Tensor:
-        m, b, kt = target_idx.shape
+        m, b, _ = target_idx.shape  # (M, B, Kt)
         table = self.predictor_pos_embed.expand(b, -1, -1)  # (B, N, d), a view
         x = self.predictor_embed(context)  # (B, Kc, d)
         x = x + gather_tokens(table, context_idx)

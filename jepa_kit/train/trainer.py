@@ -29,7 +29,7 @@ from jepa_kit.build import (
     build_model,
     build_target_updater,
 )
-from jepa_kit.data.loader import build_loader
+from jepa_kit.data.loader import batches_per_epoch, build_loader, set_epoch
 from jepa_kit.data.transforms import TrainTransform
 from jepa_kit.errors import UserError
 from jepa_kit.eval.monitors import CollapseMonitor
@@ -125,17 +125,17 @@ class Trainer:
         self.masker = build_masker(r.masker, grid=self.encoder.grid)
         self.loss_fn = build_loss(r.loss).to(self.device)
 
-        self.loader = build_loader(
-            self.dataset, TrainTransform(r.data), self.masker, batch_size=t.batch_size,
-            seed=seed, rank=self.dist.rank, world_size=self.dist.world_size,
-            num_workers=r.data.num_workers, pin_memory=self.device.type == "cuda",
-        )
-        self.ipe = self.loader.batch_sampler.batches_per_epoch
+        self.ipe = batches_per_epoch(len(self.dataset), t.batch_size, self.dist.world_size)
         if self.ipe == 0:
             raise UserError(
                 f"data: {len(self.dataset)} images give no full batch of train.batch_size="
                 f"{t.batch_size} per process; lower train.batch_size"
             )
+        self.loader = build_loader(
+            self.dataset, TrainTransform(r.data), self.masker, batch_size=t.batch_size,
+            seed=seed, rank=self.dist.rank, world_size=self.dist.world_size,
+            num_workers=r.data.num_workers, pin_memory=self.device.type == "cuda",
+        )
         o = r.optim
         self.lengths = ScheduleLengths(self.ipe, t.epochs, o.warmup_epochs, o.ipe_scale)
         self.total_steps = t.epochs * self.ipe
@@ -151,11 +151,12 @@ class Trainer:
         self.step, self.epoch, self.step_in_epoch = 0, 0, 0
         self._check_every_step = self.device.type == "cpu" or t.max_bad_steps > 0
         self._bad_steps = 0
+        self.skipped_images = 0  # unreadable files replaced (data.skip_corrupt)
         self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
         e = r.eval
         self.monitor = (
             CollapseMonitor(batches=e.rankme_batches, min_std=e.min_feature_std,
-                            min_rank_fraction=e.min_rank_fraction) if e.monitors else None)
+                            min_rankme=e.min_rankme) if e.monitors else None)
         self._restore()
 
         self.train_encoder: nn.Module = self.encoder
@@ -239,10 +240,13 @@ class Trainer:
             while self.step < self.total_steps:
                 if self.step_in_epoch >= self.ipe:
                     self.epoch, self.step_in_epoch = self.epoch + 1, 0
-                self.loader.batch_sampler.set_epoch(self.epoch, start_batch=self.step_in_epoch)
+                if self.epoch >= t.epochs:
+                    break  # skipped bad steps can leave the data short of total_steps
+                set_epoch(self.loader, self.epoch, start_batch=self.step_in_epoch)
                 tic = time.perf_counter()
                 for batch in self.loader:
                     data_wait = time.perf_counter() - tic
+                    self.skipped_images += batch.skipped
                     applied = self._train_step(batch)
                     self.step_in_epoch += 1
                     if applied:
@@ -262,9 +266,11 @@ class Trainer:
                             if log is not None:
                                 log.write(row)
                             display.update(row)
-                            for message in self._collapse_warnings(row):
-                                display.message(f"[bold yellow]warning:[/] {message}")
-                                warnings.warn(message, CollapseWarning, stacklevel=2)
+                            for message in row.get("collapse_warnings", []):
+                                if self.quiet:
+                                    warnings.warn(message, CollapseWarning, stacklevel=2)
+                                else:
+                                    display.message(f"[bold yellow]warning:[/] {message}")
                         if saving_now:
                             result.checkpoint = self._checkpoint()
                     if self.step >= self.total_steps:
@@ -338,12 +344,13 @@ class Trainer:
         }
         if self.monitor is not None:
             row.update(self.monitor.values(out.predictions, out.targets))
+            found = self.monitor.warnings(row)
+            if found:
+                row["collapse_warnings"] = [f"step {self.step}: {m}" for m in found]
+        if self.skipped_images:
+            row["skipped_images"] = self.skipped_images
         return row
 
-    def _collapse_warnings(self, row: dict[str, Any]) -> list[str]:
-        if self.monitor is None:
-            return []
-        return [f"step {row['step']}: {m}" for m in self.monitor.warnings(row)]
 
 
 def train(recipe: Any, **options: Any) -> RunResult:

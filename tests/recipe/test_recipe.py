@@ -62,7 +62,7 @@ def test_out_of_bounds_value() -> None:
 
 
 def test_cross_field_patch_divisibility() -> None:
-    [(key, msg)] = problems(QUICKSTART, "data.img_size=30")
+    [(_, msg)] = problems(QUICKSTART, "data.img_size=30")
     assert "data.img_size=30 is not divisible" in msg and "encoder.patch_size" in msg
 
 

@@ -64,7 +64,8 @@ def test_third_party_entry_point_is_found_and_loaded(site: Path) -> None:
 
 
 def test_name_claimed_twice_names_both_distributions(site: Path) -> None:
-    fake_distribution(site, "jepa-kit-rival", "1.0", {"l2": "tests.registry.test_registry:ExtraLoss"})
+    fake_distribution(site, "jepa-kit-rival", "1.0",
+                      {"l2": "tests.registry.test_registry:ExtraLoss"})
     R.refresh()
     with pytest.raises(R.RegistryError) as info:
         R.registry("loss").names()

@@ -1,0 +1,298 @@
+"""Batches for pre-training and feature extraction, reproducible in any worker layout.
+
+Every random draw is seeded from what a sample *is*, never from which worker made it:
+the augmentation of an image from ``(seed, epoch, index)``, the masks of a batch from
+``(seed, global step, rank)``. The sampler carries the epoch and the first batch to load, so a
+resumed run skips the consumed batches without reading them, and the same ``DataLoader`` (with
+persistent workers) is reused across epochs: ``set_epoch(loader, epoch, start_batch)`` before
+each ``iter(loader)``. That works because a DataLoader iterates its batch sampler in the main
+process and only sends indices to the workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, fields
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from jepa_kit.maskers.base import Masker, Masks
+
+_MASK64 = (1 << 64) - 1
+# Domain tags keep the augmentation and mask seed streams apart for equal integer tuples.
+_AUGMENT_TAG = 0xA06
+_MASK_TAG = 0x3A5C
+
+
+def mix_seed(*values: int) -> int:
+    """A 64-bit seed from integers (splitmix64 folded over ``values``); cheap and stable."""
+    state = 0x9E3779B97F4A7C15
+    for value in values:
+        state = ((state ^ (value & _MASK64)) + 0x9E3779B97F4A7C15) & _MASK64
+        state = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        state = ((state ^ (state >> 27)) * 0x94D049BB133111EB) & _MASK64
+        state ^= state >> 31
+    return state
+
+
+def _seeded(*values: int) -> torch.Generator:
+    return torch.Generator().manual_seed(mix_seed(*values))
+
+
+@dataclass
+class Batch:
+    """One pre-training batch: ``images`` (B, 3, S, S) float, ``labels`` (B,) int64 (-1 when
+    unlabelled), the batch's ``masks``, the global batch counter ``step`` and the ``epoch``.
+    ``skipped`` counts unreadable files that were replaced while loading this batch."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    masks: Masks
+    step: int
+    epoch: int
+    skipped: int = 0
+
+    def _map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
+        # Every tensor field of the masks, so a Masks subclass with extra fields moves too.
+        parts = {f.name: getattr(self.masks, f.name) for f in fields(self.masks)}
+        masks = type(self.masks)(
+            **{k: fn(v) if isinstance(v, torch.Tensor) else v for k, v in parts.items()}
+        )
+        return Batch(fn(self.images), fn(self.labels), masks, self.step, self.epoch, self.skipped)
+
+    def pin_memory(self) -> Batch:
+        """Called by the DataLoader's pin-memory thread (``pin_memory=True``)."""
+        return self._map(lambda t: t.pin_memory())
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+def batches_per_epoch(
+    num_samples: int, batch_size: int, world_size: int = 1, drop_last: bool = True
+) -> int:
+    """Batches each rank loads per epoch (equal on every rank).
+
+    As ``DistributedSampler``: the shuffled indices are trimmed (``drop_last``) or padded by
+    wrapping around to a multiple of ``world_size``; each rank's share is then cut into batches,
+    the last partial one dropped with ``drop_last``.
+    """
+    if drop_last:
+        per_rank = num_samples // world_size
+        return per_rank // batch_size
+    per_rank = -(-num_samples // world_size)
+    return -(-per_rank // batch_size)
+
+
+class EpochBatchSampler(Sampler[list[tuple[int, int, int]]]):
+    """Yields one rank's batches of one epoch as lists of ``(global_step, epoch, index)``.
+
+    The permutation comes from a generator seeded with ``(seed, epoch)``, identical on every
+    rank; rank ``r`` takes positions ``r, r + W, ...`` of it. ``global_step`` is
+    ``epoch * batches_per_epoch + batch_idx``, the same on every rank. Iteration starts at
+    ``start_batch`` without touching the skipped batches' data.
+    """
+
+    def __init__(
+        self,
+        num_samples: int,
+        batch_size: int,
+        seed: int,
+        epoch: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        start_batch: int = 0,
+        drop_last: bool = True,
+    ) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
+        if batch_size < 1:
+            raise ValueError(f"train.batch_size must be >= 1, got {batch_size}")
+        self.num_samples = num_samples
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.drop_last = drop_last
+        self.num_batches = batches_per_epoch(num_samples, batch_size, world_size, drop_last)
+        if self.num_batches == 0:
+            raise ValueError(
+                f"a dataset of {num_samples} images gives no full batch of {batch_size} per rank "
+                f"on {world_size} rank(s); lower train.batch_size or use more data"
+            )
+        self.set_epoch(epoch, start_batch)
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Choose the epoch (and first batch) the next iteration yields."""
+        if not 0 <= start_batch <= self.num_batches:
+            raise ValueError(f"start_batch {start_batch} is not in [0, {self.num_batches}]")
+        self.epoch = epoch
+        self.start_batch = start_batch
+
+    def __len__(self) -> int:
+        return self.num_batches - self.start_batch
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
+        epoch, start = self.epoch, self.start_batch
+        order = torch.randperm(self.num_samples, generator=_seeded(self.seed, epoch))
+        if self.drop_last:
+            # Trimming the tail, as DistributedSampler(drop_last=True), then whole batches only.
+            mine = order[self.rank :: self.world_size][: self.num_batches * self.batch_size]
+        else:
+            # Padding by wrapping around, as DistributedSampler (more than once if tiny).
+            total = -(-self.num_samples // self.world_size) * self.world_size
+            order = order.repeat(-(-total // self.num_samples))[:total]
+            mine = order[self.rank :: self.world_size]
+        mine_list = mine.tolist()
+        first_step = epoch * self.num_batches
+        for b in range(start, self.num_batches):
+            chunk = mine_list[b * self.batch_size : (b + 1) * self.batch_size]
+            yield [(first_step + b, epoch, i) for i in chunk]
+
+
+class AugmentedSamples(torch.utils.data.Dataset):
+    """Loads ``dataset[index]`` and augments it with a generator seeded by
+    ``(seed, epoch, index)``; indexed by the sampler's ``(global_step, epoch, index)``.
+
+    Returns ``(image, label, global_step, epoch, skipped)`` where ``skipped`` is how many
+    unreadable files the dataset replaced while loading this sample.
+    """
+
+    def __init__(self, dataset: torch.utils.data.Dataset, transform: Callable, seed: int) -> None:
+        self.dataset = dataset
+        self.transform = transform
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int, int]) -> tuple[torch.Tensor, int, int, int, int]:
+        step, epoch, index = key
+        before = getattr(self.dataset, "skipped", 0)
+        image, label = self.dataset[index]
+        skipped = getattr(self.dataset, "skipped", 0) - before
+        image = self.transform(image, _seeded(_AUGMENT_TAG, self.seed, epoch, index))
+        return image, label, step, epoch, skipped
+
+
+class MaskCollator:
+    """Stacks augmented samples and samples the batch's masks; runs in the workers.
+
+    The masks are drawn from a generator seeded by ``(seed, global step, rank)``, so they do
+    not depend on the number of workers or which one built the batch.
+    """
+
+    def __init__(self, masker: Masker, seed: int, rank: int = 0) -> None:
+        self.masker = masker
+        self.seed = seed
+        self.rank = rank
+
+    def __call__(self, samples: Sequence[tuple[torch.Tensor, int, int, int, int]]) -> Batch:
+        images, labels, steps, epochs, skipped = zip(*samples, strict=True)
+        step, epoch = steps[0], epochs[0]
+        assert all(s == step for s in steps), "a batch mixes global steps"
+        generator = _seeded(_MASK_TAG, self.seed, step, self.rank)
+        masks = self.masker.sample(len(samples), step=step, generator=generator)
+        return Batch(
+            images=torch.stack(images),
+            labels=torch.tensor(labels, dtype=torch.int64),
+            masks=masks,
+            step=step,
+            epoch=epoch,
+            skipped=sum(skipped),
+        )
+
+
+def build_loader(
+    dataset: torch.utils.data.Dataset,
+    transform: Callable,
+    masker: Masker,
+    *,
+    batch_size: int,
+    seed: int,
+    epoch: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    start_batch: int = 0,
+    num_workers: int = 2,
+    pin_memory: bool = False,
+    drop_last: bool = True,
+    persistent_workers: bool | None = None,
+    prefetch_factor: int | None = None,
+) -> DataLoader:
+    """A pre-training loader yielding ``Batch``; reuse it across epochs with ``set_epoch``.
+
+    ``persistent_workers`` defaults to ``num_workers > 0``: the workers (and the dataset copy
+    each holds) live for the whole run instead of being forked again every epoch.
+    """
+    sampler = EpochBatchSampler(
+        len(dataset),  # type: ignore[arg-type]
+        batch_size,
+        seed,
+        epoch=epoch,
+        rank=rank,
+        world_size=world_size,
+        start_batch=start_batch,
+        drop_last=drop_last,
+    )
+    if persistent_workers is None:
+        persistent_workers = num_workers > 0
+    return DataLoader(
+        AugmentedSamples(dataset, transform, seed),
+        batch_sampler=sampler,
+        collate_fn=MaskCollator(masker, seed, rank),
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=persistent_workers and num_workers > 0,
+        prefetch_factor=prefetch_factor if num_workers > 0 else None,
+    )
+
+
+def set_epoch(loader: DataLoader, epoch: int, start_batch: int = 0) -> None:
+    """Point a ``build_loader`` loader at ``epoch``; call before ``iter(loader)``."""
+    sampler = loader.batch_sampler
+    assert isinstance(sampler, EpochBatchSampler), "not a loader made by build_loader"
+    sampler.set_epoch(epoch, start_batch)
+
+
+class _EvalSamples(torch.utils.data.Dataset):
+    def __init__(self, dataset: torch.utils.data.Dataset, transform: Callable) -> None:
+        self.dataset = dataset
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image, label = self.dataset[index]
+        return self.transform(image), label
+
+
+def build_eval_loader(
+    dataset: torch.utils.data.Dataset,
+    transform: Callable,
+    *,
+    batch_size: int,
+    rank: int = 0,
+    world_size: int = 1,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """``(images (B, 3, S, S), labels (B,) int64)`` in dataset order, for feature extraction.
+
+    With ``world_size > 1`` rank ``r`` reads indices ``r, r + W, ...`` (no padding: shares may
+    differ by one image), so gathered features cover every image exactly once.
+    """
+    indices = list(range(rank, len(dataset), world_size))  # type: ignore[arg-type]
+    return DataLoader(
+        torch.utils.data.Subset(_EvalSamples(dataset, transform), indices),
+        batch_size=batch_size,
+        shuffle=False,
+        drop_last=False,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+    )

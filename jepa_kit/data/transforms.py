@@ -1,0 +1,177 @@
+"""Image transforms: the I-JEPA pre-training augmentation and the evaluation resize-crop.
+
+The train transform follows the reference ``make_transforms`` (RandomResizedCrop, optional
+flip, colour distortion and Gaussian blur, ImageNet normalisation; Assran et al., I-JEPA, 2023,
+arXiv:2301.08243, App. A) but draws every random number from an explicit ``torch.Generator``
+instead of the global RNG. The loader seeds that generator from ``(seed, epoch, index)``, so an
+augmented image does not depend on which worker made it or how many workers there are.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from PIL import Image
+from torchvision.transforms.v2 import functional as F
+
+from jepa_kit.data.base import DatasetConfig
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: RandomResizedCrop aspect-ratio range (torchvision and reference default).
+CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
+
+
+def _uniform(low: float, high: float, generator: torch.Generator) -> float:
+    return float(torch.empty(1).uniform_(low, high, generator=generator).item())
+
+
+def _coin(p: float, generator: torch.Generator) -> bool:
+    return bool(torch.rand(1, generator=generator).item() < p)
+
+
+def to_uint8_tensor(image: object) -> torch.Tensor:
+    """A dataset item (RGB PIL image or uint8 tensor (3, H, W)) as a uint8 tensor (3, H, W)."""
+    if isinstance(image, Image.Image):
+        return F.pil_to_tensor(image.convert("RGB"))
+    if isinstance(image, torch.Tensor) and image.dtype == torch.uint8 and image.dim() == 3:
+        return image
+    raise TypeError(f"expected an RGB PIL image or a uint8 tensor (3, H, W), got {type(image)}")
+
+
+def crop_box(
+    height: int,
+    width: int,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+    generator: torch.Generator,
+) -> tuple[int, int, int, int]:
+    """``(top, left, h, w)`` of a random crop, torchvision's ``RandomResizedCrop.get_params``.
+
+    Same algorithm and the same sequence of draws (10 attempts, then a centre crop of the
+    closest allowed aspect ratio), so with an equally seeded generator it returns the same box.
+    """
+    area = height * width
+    # float32 log/exp, as torchvision, so the rounded sides agree bit for bit.
+    log_ratio = torch.log(torch.tensor(ratio)).tolist()
+    for _ in range(10):
+        target_area = area * _uniform(scale[0], scale[1], generator)
+        aspect = torch.exp(torch.empty(1).uniform_(*log_ratio, generator=generator)).item()
+        w = round(math.sqrt(target_area * aspect))
+        h = round(math.sqrt(target_area / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(torch.randint(0, height - h + 1, (1,), generator=generator).item())
+            left = int(torch.randint(0, width - w + 1, (1,), generator=generator).item())
+            return top, left, h, w
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        w, h = width, round(width / min(ratio))
+    elif in_ratio > max(ratio):
+        h, w = height, round(height * max(ratio))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def colour_distortion(x: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
+    """The reference ``get_color_distortion(s)`` on float (3, H, W) in [0, 1].
+
+    ColorJitter(0.8s, 0.8s, 0.8s, 0.2s) applied with probability 0.8 (the four adjustments in
+    a random order, as torchvision), then RandomGrayscale(p=0.2).
+    """
+    if _coin(0.8, generator):
+        b = c = s = 0.8 * strength
+        h = 0.2 * strength
+        factors = (
+            _uniform(max(0.0, 1.0 - b), 1.0 + b, generator),
+            _uniform(max(0.0, 1.0 - c), 1.0 + c, generator),
+            _uniform(max(0.0, 1.0 - s), 1.0 + s, generator),
+            _uniform(-h, h, generator),
+        )
+        for op in torch.randperm(4, generator=generator).tolist():
+            if op == 0:
+                x = F.adjust_brightness(x, factors[0])
+            elif op == 1:
+                x = F.adjust_contrast(x, factors[1])
+            elif op == 2:
+                x = F.adjust_saturation(x, factors[2])
+            elif factors[3] != 0.0:
+                x = F.adjust_hue(x, factors[3])
+    if _coin(0.2, generator):
+        x = F.rgb_to_grayscale(x, num_output_channels=3)
+    return x
+
+
+def gaussian_blur(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The reference ``GaussianBlur(p=0.5, radius 0.1-2.0)``; the PIL radius is the sigma."""
+    if not _coin(0.5, generator):
+        return x
+    sigma = _uniform(0.1, 2.0, generator)
+    kernel = 2 * math.ceil(3.0 * sigma) + 1  # +-3 sigma, like PIL's box-approximated blur
+    return F.gaussian_blur(x, kernel_size=[kernel, kernel], sigma=[sigma, sigma])
+
+
+def normalise(x: torch.Tensor) -> torch.Tensor:
+    """Float (3, H, W) in [0, 1] -> ImageNet-normalised float32."""
+    return F.normalize(x, mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD))
+
+
+class TrainTransform:
+    """The pre-training augmentation of one image: ``(image, generator) -> (3, S, S) float32``.
+
+    Built from the dataset config's shared fields (img_size, crop_scale, horizontal_flip,
+    color_jitter, gaussian_blur). Picklable; holds no random state.
+    """
+
+    def __init__(self, config: DatasetConfig) -> None:
+        low, high = config.crop_scale
+        if not 0.0 < low <= high <= 1.0:
+            raise ValueError(
+                f"data.crop_scale must satisfy 0 < low <= high <= 1, got {config.crop_scale}"
+            )
+        self.size = config.img_size
+        self.scale = (low, high)
+        self.flip = config.horizontal_flip
+        self.jitter = config.color_jitter
+        self.blur = config.gaussian_blur
+
+    def __call__(self, image: object, generator: torch.Generator) -> torch.Tensor:
+        x = to_uint8_tensor(image)
+        top, left, h, w = crop_box(x.shape[-2], x.shape[-1], self.scale, CROP_RATIO, generator)
+        # Crop and resize in uint8: torchvision's antialiased bilinear fast path.
+        x = F.resized_crop(x, top, left, h, w, [self.size, self.size], antialias=True)
+        if self.flip and _coin(0.5, generator):
+            x = F.horizontal_flip(x)
+        x = F.to_dtype(x, torch.float32, scale=True)
+        if self.jitter > 0.0:
+            x = colour_distortion(x, self.jitter, generator)
+        if self.blur:
+            x = gaussian_blur(x, generator)
+        return normalise(x)
+
+    def __repr__(self) -> str:
+        return (
+            f"TrainTransform(size={self.size}, scale={self.scale}, flip={self.flip}, "
+            f"color_jitter={self.jitter}, gaussian_blur={self.blur})"
+        )
+
+
+class EvalTransform:
+    """Resize the shorter side to ``img_size / crop_fraction``, centre-crop ``img_size``,
+    normalise (the usual 256 -> 224 evaluation view at ``crop_fraction=0.875``)."""
+
+    def __init__(self, config: DatasetConfig, crop_fraction: float = 0.875) -> None:
+        if not 0.0 < crop_fraction <= 1.0:
+            raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction}")
+        self.size = config.img_size
+        self.resize = round(config.img_size / crop_fraction)
+
+    def __call__(self, image: object) -> torch.Tensor:
+        x = to_uint8_tensor(image)
+        x = F.resize(x, [self.resize], antialias=True)
+        x = F.center_crop(x, [self.size, self.size])
+        return normalise(F.to_dtype(x, torch.float32, scale=True))
+
+    def __repr__(self) -> str:
+        return f"EvalTransform(resize={self.resize}, size={self.size})"

@@ -1,0 +1,188 @@
+"""Trained ``vit`` encoders out: plain safetensors, a timm model folder, a Hugging Face IJepaModel.
+
+* ``safetensors``: one file, jepa-kit keys, the encoder config in the file's metadata.
+* ``timm``: a folder (``config.json`` + ``model.safetensors``) for timm's
+  ``VisionTransformer(class_token=False, global_pool="avg", fc_norm=False, ...)``, whose keys are
+  ours unchanged; ``timm.create_model("local-dir:<folder>", pretrained=True)`` rebuilds it.
+* ``hf``: a folder in the layout of transformers' ``IJepaModel`` (``model_type`` "ijepa"), with
+  the checkpoint key names the Hub's I-JEPA models use (ViT-style ``encoder.layer.N...``, q/k/v
+  as three Linears). transformers 4.x loads them as they are and 5.x renames them on load.
+
+- [0]: I-JEPA, Assran et al. 2023, arXiv:2301.08243
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from safetensors.torch import save_file
+
+from jepa_kit.encoders.vit import ViTEncoder
+
+__all__ = ["EXPORT_FORMATS", "export_checkpoint", "export_encoder", "hf_config", "hf_state_dict",
+           "timm_config", "timm_model_args"]
+
+ExportFormat = Literal["safetensors", "timm", "hf"]
+EXPORT_FORMATS: tuple[str, ...] = ("safetensors", "timm", "hf")
+WEIGHTS_NAME = "model.safetensors"
+#: I-JEPA trains on ImageNet-normalised pixels.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def export_encoder(
+    state_dict: Mapping[str, torch.Tensor],
+    encoder_config: Mapping[str, Any] | ViTEncoder.Config,
+    img_size: int,
+    fmt: ExportFormat,
+    out: str | Path,
+    in_chans: int = 3,
+) -> Path:
+    """Write a ``vit`` encoder's weights as ``fmt`` to ``out`` (a file for safetensors, else a
+    folder); returns the path written. The state dict is checked against the config first."""
+    config = (encoder_config if isinstance(encoder_config, ViTEncoder.Config)
+              else ViTEncoder.Config(**encoder_config))
+    sd = _checked(state_dict, config, img_size, in_chans)
+    out = Path(out)
+    if fmt == "safetensors":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"format": "jepa-kit-encoder", "encoder": config.model_dump_json(),
+                "img_size": str(img_size), "in_chans": str(in_chans)}
+        save_file(sd, str(out), metadata=meta)
+        return out
+    if fmt == "timm":
+        return _write_folder(out, sd, timm_config(config, img_size, in_chans))
+    if fmt == "hf":
+        return _write_folder(out, hf_state_dict(sd), hf_config(config, img_size, in_chans))
+    raise ValueError(f"unknown export format {fmt!r}; formats: {', '.join(EXPORT_FORMATS)}")
+
+
+def export_checkpoint(
+    checkpoint: str | Path, *, fmt: ExportFormat, which: Literal["target", "context"] = "target",
+    out: str | Path,
+) -> Path:
+    """Export the target (default, what I-JEPA evaluates) or context encoder of a jepa-kit
+    checkpoint; the architecture comes from the checkpoint's recipe, sizes from its tensors."""
+    from jepa_kit.train.checkpoint import load_checkpoint
+
+    if which not in ("target", "context"):
+        raise ValueError(f"which must be 'target' or 'context', got {which!r}")
+    data = load_checkpoint(checkpoint)
+    encoder = dict(data["recipe"].get("encoder") or {})
+    if encoder.get("kind") != "vit":
+        raise ValueError(
+            f"{checkpoint}: encoder.kind={encoder.get('kind')!r}; only 'vit' encoders export"
+        )
+    sd = data["target_encoder" if which == "target" else "encoder"]
+    conv = sd["patch_embed.proj.weight"]  # (D, C, p, p)
+    side = math.isqrt(sd["pos_embed"].shape[1])
+    return export_encoder(sd, encoder, side * conv.shape[-1], fmt, out, in_chans=conv.shape[1])
+
+
+def timm_model_args(config: ViTEncoder.Config, img_size: int, in_chans: int = 3) -> dict[str, Any]:
+    """Keyword arguments of timm's ``VisionTransformer`` that reproduce this encoder."""
+    d = config.dims()
+    return {
+        "img_size": img_size, "patch_size": config.patch_size, "in_chans": in_chans,
+        "embed_dim": d.embed_dim, "depth": d.depth, "num_heads": d.num_heads,
+        "mlp_ratio": d.mlp_ratio, "qkv_bias": config.qkv_bias,
+        # No class token, average pooling with the per-token final norm (as I-JEPA evaluates).
+        "class_token": False, "global_pool": "avg", "fc_norm": False, "num_classes": 0,
+    }
+
+
+def timm_config(config: ViTEncoder.Config, img_size: int, in_chans: int = 3) -> dict[str, Any]:
+    """timm's hub-style ``config.json``; timm's default LayerNorm already has eps 1e-6."""
+    args = timm_model_args(config, img_size, in_chans)
+    return {
+        "architecture": "vit_base_patch16_224",  # any plain-ViT entry point: model_args win
+        "num_classes": 0,
+        "num_features": args["embed_dim"],
+        "global_pool": "avg",
+        "model_args": args,
+        "pretrained_cfg": {
+            "input_size": [in_chans, img_size, img_size], "fixed_input_size": True,
+            "interpolation": "bicubic", "crop_pct": 0.875, "crop_mode": "center",
+            "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "num_classes": 0,
+            "first_conv": "patch_embed.proj", "classifier": "head",
+        },
+    }
+
+
+def hf_config(config: ViTEncoder.Config, img_size: int, in_chans: int = 3) -> dict[str, Any]:
+    """transformers' ``IJepaConfig`` fields for this encoder."""
+    d = config.dims()
+    return {
+        "architectures": ["IJepaModel"],
+        "model_type": "ijepa",
+        "hidden_size": d.embed_dim,
+        "num_hidden_layers": d.depth,
+        "num_attention_heads": d.num_heads,
+        "intermediate_size": int(d.embed_dim * d.mlp_ratio),
+        "hidden_act": "gelu",  # exact erf GELU in transformers
+        "hidden_dropout_prob": 0.0,
+        "attention_probs_dropout_prob": 0.0,
+        "initializer_range": 0.02,
+        "layer_norm_eps": 1e-6,
+        "image_size": img_size,
+        "patch_size": config.patch_size,
+        "num_channels": in_chans,
+        "qkv_bias": config.qkv_bias,
+        "torch_dtype": "float32",
+    }
+
+
+def hf_state_dict(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Our keys -> the Hub I-JEPA checkpoint keys; the fused qkv splits into q, k, v in order."""
+    out: dict[str, torch.Tensor] = {
+        "embeddings.patch_embeddings.projection.weight": sd["patch_embed.proj.weight"],
+        "embeddings.patch_embeddings.projection.bias": sd["patch_embed.proj.bias"],
+        "embeddings.position_embeddings": sd["pos_embed"],
+        "layernorm.weight": sd["norm.weight"],
+        "layernorm.bias": sd["norm.bias"],
+    }
+    renames = {"norm1": "layernorm_before", "norm2": "layernorm_after",
+               "attn.proj": "attention.output.dense", "mlp.fc1": "intermediate.dense",
+               "mlp.fc2": "output.dense"}
+    depth = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("blocks."))
+    for i in range(depth):
+        src, dst = f"blocks.{i}.", f"encoder.layer.{i}."
+        for ours, theirs in renames.items():
+            for p in ("weight", "bias"):
+                out[f"{dst}{theirs}.{p}"] = sd[f"{src}{ours}.{p}"]
+        for p in ("weight", "bias"):
+            if f"{src}attn.qkv.{p}" not in sd:  # qkv_bias=False
+                continue
+            q, k, v = sd[f"{src}attn.qkv.{p}"].chunk(3, dim=0)  # rows are [q | k | v]
+            for name, t in (("query", q), ("key", k), ("value", v)):
+                out[f"{dst}attention.attention.{name}.{p}"] = t
+    return {k: v.contiguous() for k, v in out.items()}
+
+
+def _checked(state_dict: Mapping[str, torch.Tensor], config: ViTEncoder.Config, img_size: int,
+             in_chans: int) -> dict[str, torch.Tensor]:
+    """Our state dict, ``module.`` stripped, float tensors contiguous; keys and shapes verified."""
+    sd = {k.removeprefix("module."): v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    with torch.device("meta"):
+        expected = ViTEncoder(config, img_size=img_size, in_chans=in_chans).state_dict()
+    missing = sorted(set(expected) - set(sd))
+    unexpected = sorted(set(sd) - set(expected))
+    wrong = [k for k in expected if k in sd and tuple(sd[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or wrong:
+        raise ValueError(
+            "state dict does not match the encoder config: "
+            f"missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shapes {wrong[:5]}"
+        )
+    return sd
+
+
+def _write_folder(out: Path, sd: dict[str, torch.Tensor], config: dict[str, Any]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(sd, str(out / WEIGHTS_NAME), metadata={"format": "pt"})
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return out

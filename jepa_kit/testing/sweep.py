@@ -1,0 +1,121 @@
+"""Sweeping the registry: every installed component through the check of its kind.
+
+``conformance_cases()`` lists ``(kind, name)`` without importing anything, so a test module can
+parametrize over it at collection time; ``check_component(kind, name)`` loads the component and
+runs the check with a small config, so the whole sweep stays fast on a laptop CPU. Heavy
+components get their small config from ``SMALL_CONFIGS``; the rest are checked with their
+defaults. Plugin authors may add their own entry there, or pass a config directly.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from jepa_kit.registry import GROUPS, RegistryError, registry
+from jepa_kit.testing.base import ConfigLike, expect, to_config
+from jepa_kit.testing.datasets import check_dataset
+from jepa_kit.testing.maskers import check_masker
+from jepa_kit.testing.models import check_encoder, check_loss, check_predictor
+from jepa_kit.testing.updaters import check_target_updater
+
+#: Options of a small config, or a function returning them (run only when the case runs).
+SmallConfig = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
+
+_folders: list[Path] = []
+
+
+def tiny_image_folder() -> Mapping[str, Any]:
+    """Options of an ``image_folder`` dataset over four small PNGs in two class folders."""
+    if not _folders:
+        root = Path(tempfile.mkdtemp(prefix="jepa-kit-conformance-"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        rng = np.random.default_rng(0)
+        for label in ("a", "b"):
+            (root / label).mkdir()
+            for i in range(2):
+                pixels = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / label / f"{i}.png")
+        _folders.append(root)
+    return {"root": str(_folders[0]), "img_size": 32, "num_workers": 0}
+
+
+#: (kind, name) -> small options for components too heavy (or too demanding) at their defaults.
+SMALL_CONFIGS: dict[tuple[str, str], SmallConfig] = {
+    ("encoder", "vit"): {"size": "tiny", "embed_dim": 48, "depth": 1, "num_heads": 2,
+                         "patch_size": 8},
+    ("encoder", "timm"): {"model_name": "vit_tiny_patch16_224", "patch_size": 8,
+                          "model_kwargs": {"depth": 1, "embed_dim": 48, "num_heads": 2}},
+    ("predictor", "vit_predictor"): {"embed_dim": 32, "depth": 1},
+    ("masker", "multiblock"): {"min_keep": 4},
+    ("dataset", "synthetic"): {"train_size": 8, "val_size": 4, "native_size": 16,
+                               "img_size": 32, "num_workers": 0},
+    ("dataset", "image_folder"): tiny_image_folder,
+}
+
+#: The grid maskers are checked on (quickstart: 32 px images, 4 px patches).
+MASKER_GRID = (8, 8)
+#: The image side encoders are checked at, when their patch size divides it.
+ENCODER_IMG_SIZE = 32
+
+
+def conformance_cases(kinds: Iterable[str] | None = None) -> Iterator[tuple[str, str]]:
+    """``(kind, name)`` of every installed component, in a stable order; imports nothing."""
+    for kind in kinds if kinds is not None else GROUPS:
+        for name in registry(kind).names():
+            yield kind, name
+
+
+def small_config(kind: str, name: str,
+                 configs: Mapping[tuple[str, str], SmallConfig] | None = None) -> ConfigLike:
+    """The options ``check_component`` uses for ``(kind, name)``; None means the defaults."""
+    found = (SMALL_CONFIGS if configs is None else configs).get((kind, name))
+    if found is None:
+        return None
+    return found() if callable(found) else found
+
+
+def check_component(kind: str, name: str, config: ConfigLike = None, *,
+                    configs: Mapping[tuple[str, str], SmallConfig] | None = None) -> None:
+    """Load the registered ``kind`` ``name`` and run the check of its kind on it.
+
+    ``config`` defaults to ``small_config(kind, name, configs)``. Raises ``AssertionError``
+    naming the component when it does not load or does not conform.
+    """
+    try:
+        cls = registry(kind).load(name)
+    except RegistryError as exc:
+        raise AssertionError(f"{kind} {name!r} does not load: {exc}") from None
+    if config is None:
+        config = small_config(kind, name, configs)
+    if kind == "encoder":
+        patch = _patch_size(cls, config)
+        img = ENCODER_IMG_SIZE if ENCODER_IMG_SIZE % patch == 0 else 4 * patch
+        check_encoder(cls, config, img_size=img, name=name)
+    elif kind == "predictor":
+        check_predictor(cls, config, name=name)
+    elif kind == "masker":
+        check_masker(cls, config, grid=MASKER_GRID, name=name)
+    elif kind == "target_updater":
+        check_target_updater(cls, config, name=name)
+    elif kind == "loss":
+        check_loss(cls, config, name=name)
+    elif kind == "dataset":
+        check_dataset(cls, config, name=name)
+    else:  # pragma: no cover - GROUPS and this dispatch change together
+        raise AssertionError(f"no conformance check for kind {kind!r}")
+
+
+def _patch_size(cls: type, config: ConfigLike) -> int:
+    cfg = to_config(cls.Config, config)  # type: ignore[attr-defined]
+    patch = cfg.resolved_patch_size()  # type: ignore[attr-defined]
+    expect(isinstance(patch, int) and patch > 0,
+           f"encoder {cls.__qualname__}: resolved_patch_size() returned {patch!r}")
+    return int(patch)

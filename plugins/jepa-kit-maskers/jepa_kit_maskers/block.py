@@ -1,0 +1,96 @@
+"""``block``: one large target block; the context is everything else.
+
+"block: the target is a single image block and the context is the complement" ([0], Table 6:
+target Block(0.6), one target, context ratio 0.4). The block's size is drawn once per batch,
+as the reference multi-block collator draws its block sizes, so every image has the same
+number of target and context patches; its position is drawn per image. Sizes follow the
+reference's rule: area ``int(H * W * scale)``, ``h = round(sqrt(area * aspect))``,
+``w = round(sqrt(area / aspect))``, each kept below the grid side so some context remains.
+
+- [0]: I-JEPA, Assran et al. 2023, arXiv:2301.08243
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from pydantic import Field, model_validator
+
+from jepa_kit.maskers import Masker, MaskerConfig, Masks
+from jepa_kit_maskers._grid import GRID_SOURCE, complement, ordered_range
+
+
+def block_shape(grid: tuple[int, int], scale: float, aspect: float) -> tuple[int, int]:
+    """(h, w) of a block covering about ``scale`` of ``grid`` with height/width ``aspect``."""
+    area = int(grid[0] * grid[1] * scale)
+    h = round(math.sqrt(area * aspect))
+    w = round(math.sqrt(area / aspect))
+    # Below the full side (the reference's rule), and at least one patch.
+    return max(1, min(h, grid[0] - 1)), max(1, min(w, grid[1] - 1))
+
+
+class BlockMasker(Masker):
+    """A single rectangular target block per image, the context its complement."""
+
+    class Config(MaskerConfig):
+        kind: Literal["block"] = "block"
+        scale: tuple[float, float] = Field(
+            (0.6, 0.6), description="Range of the block's area as a share of the grid, drawn "
+            "once per batch (paper: 0.6)."
+        )
+        aspect_ratio: tuple[float, float] = Field(
+            (0.75, 1.5), description="Range of the block's height / width, drawn once per batch "
+            "(the reference's target range)."
+        )
+        min_keep: int = Field(
+            4, ge=1, le=4096, description="Fewest context patches any block may leave; "
+            "check_grid refuses configs whose largest block leaves fewer."
+        )
+
+        @model_validator(mode="after")
+        def _ranges(self) -> BlockMasker.Config:
+            ordered_range(self.scale, "masker.scale", 0.0, 1.0)
+            ordered_range(self.aspect_ratio, "masker.aspect_ratio", 0.0, 100.0)
+            return self
+
+        def check_grid(self, grid: tuple[int, int]) -> None:
+            if min(grid) < 2:
+                raise ValueError(
+                    f"masker.kind='block' needs {GRID_SOURCE} to be at least 2x2, got "
+                    f"{grid[0]}x{grid[1]}"
+                )
+            # h grows with the aspect ratio and w shrinks with it, so pairing the tallest h with
+            # the widest w bounds every block this config can draw.
+            h, _ = block_shape(grid, self.scale[1], self.aspect_ratio[1])
+            _, w = block_shape(grid, self.scale[1], self.aspect_ratio[0])
+            left = grid[0] * grid[1] - h * w
+            if left < self.min_keep:
+                raise ValueError(
+                    f"masker.scale={list(self.scale)} with masker.aspect_ratio="
+                    f"{list(self.aspect_ratio)} can draw a {h}x{w} block on {GRID_SOURCE} "
+                    f"{grid[0]}x{grid[1]}, leaving {left} context patches < masker.min_keep="
+                    f"{self.min_keep}; lower masker.scale or masker.min_keep"
+                )
+
+    def __init__(self, config: Config, *, grid: tuple[int, int]) -> None:
+        config.check_grid(grid)
+        self.config = config
+        self.grid = (int(grid[0]), int(grid[1]))
+        self.num_patches = self.grid[0] * self.grid[1]
+
+    def sample(self, batch_size: int, step: int, generator: torch.Generator) -> Masks:
+        c = self.config
+        (rows, cols), b = self.grid, batch_size
+        u_scale, u_aspect = torch.rand(2, generator=generator).tolist()
+        scale = c.scale[0] + u_scale * (c.scale[1] - c.scale[0])
+        lo, hi = math.log(c.aspect_ratio[0]), math.log(c.aspect_ratio[1])
+        aspect = math.exp(lo + u_aspect * (hi - lo))  # log-uniform: tall and wide equally likely
+        h, w = block_shape(self.grid, scale, aspect)
+        top = torch.randint(0, rows - h + 1, (b, 1, 1), generator=generator)
+        left = torch.randint(0, cols - w + 1, (b, 1, 1), generator=generator)
+        r = top + torch.arange(h).view(1, h, 1)  # (B, h, 1)
+        col = left + torch.arange(w).view(1, 1, w)  # (B, 1, w)
+        target = (r * cols + col).reshape(b, h * w)  # row-major, so already ascending
+        return Masks(context=complement(target, self.num_patches), targets=target.unsqueeze(0))
