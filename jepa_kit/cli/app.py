@@ -76,12 +76,13 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
         sys.exit(2)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
+        # Usage errors (bad flag, bad value) carry their own message and exit code 2; typer
+        # may ship its own copy of click, so they are recognised by shape, not by class.
+        code = getattr(exc, "exit_code", None)
+        if callable(getattr(exc, "show", None)) and isinstance(code, int):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(code)
         traceback.print_exc()
         err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}")
         sys.exit(1)

@@ -23,6 +23,7 @@ import torch
 from safetensors.torch import save_file
 
 from jepa_kit.encoders.vit import ViTEncoder
+from jepa_kit.errors import UserError
 
 __all__ = ["EXPORT_FORMATS", "export_checkpoint", "export_encoder", "hf_config", "hf_state_dict",
            "timm_config", "timm_model_args"]
@@ -56,6 +57,12 @@ def export_encoder(
         save_file(sd, str(out), metadata=meta)
         return out
     if fmt == "timm":
+        if out.suffix == ".safetensors":  # a bare weights file, its timm config beside it
+            out.parent.mkdir(parents=True, exist_ok=True)
+            save_file(sd, str(out), metadata={"format": "pt"})
+            config_json = json.dumps(timm_config(config, img_size, in_chans), indent=2)
+            out.with_suffix(".json").write_text(config_json + "\n")
+            return out
         return _write_folder(out, sd, timm_config(config, img_size, in_chans))
     if fmt == "hf":
         return _write_folder(out, hf_state_dict(sd), hf_config(config, img_size, in_chans))
@@ -75,7 +82,7 @@ def export_checkpoint(
     data = load_checkpoint(checkpoint)
     encoder = dict(data["recipe"].get("encoder") or {})
     if encoder.get("kind") != "vit":
-        raise ValueError(
+        raise UserError(
             f"{checkpoint}: encoder.kind={encoder.get('kind')!r}; only 'vit' encoders export"
         )
     sd = data["target_encoder" if which == "target" else "encoder"]

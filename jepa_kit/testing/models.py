@@ -166,6 +166,7 @@ def check_loss(cls: type, config: ConfigLike = None, *, rows: int = 6, tokens: i
     with torch.no_grad():
         repeat = loss_fn(predictions.detach().clone(), targets.clone())
         other = copy.deepcopy(loss_fn)(predictions.detach().clone(), targets.clone())
-    expect(torch.equal(repeat, value.detach()) and torch.equal(other, value.detach()),
-           f"{who}: the same inputs gave different values ({float(value)}, {float(repeat)}, "
+    first = value.detach()
+    expect(torch.equal(repeat, first) and torch.equal(other, first),
+           f"{who}: the same inputs gave different values ({float(first)}, {float(repeat)}, "
            f"{float(other)})")

@@ -1,11 +1,13 @@
 """``block``: one large target block; the context is everything else.
 
-"block: the target is a single image block and the context is the complement" ([0], Table 6:
-target Block(0.6), one target, context ratio 0.4). The block's size is drawn once per batch,
-as the reference multi-block collator draws its block sizes, so every image has the same
-number of target and context patches; its position is drawn per image. Sizes follow the
-reference's rule: area ``int(H * W * scale)``, ``h = round(sqrt(area * aspect))``,
-``w = round(sqrt(area / aspect))``, each kept below the grid side so some context remains.
+In the paper's masking ablation the target is a single image block and the context is the rest
+of the image ([0], Sec. 7, Table 6: target Block(0.6), one target, context ratio 0.4).
+
+The block's size is drawn once per batch, as the reference multi-block collator draws its
+block sizes, so every image has the same number of target and context patches; its position is
+drawn per image. Sizes follow the reference's rule: area ``int(H * W * scale)``,
+``h = round(sqrt(area * aspect))``, ``w = round(sqrt(area / aspect))``, each kept below the
+grid side so that some context remains.
 
 - [0]: I-JEPA, Assran et al. 2023, arXiv:2301.08243
 """

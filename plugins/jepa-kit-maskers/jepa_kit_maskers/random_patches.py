@@ -1,11 +1,12 @@
 """``random``: random patches as targets and as context.
 
-"random: the target is a set of random patches and the context is the complement" ([0], Table 6:
-target Random(0.6), one target, context ratio 0.4). Here the targets are M disjoint random sets
-of ``target_ratio`` of the grid each, and the context is either every remaining patch (the
-paper's setting, ``context_ratio = None``) or a random ``context_ratio`` of the grid drawn from
-the remaining patches. Every image in a batch gets the same set sizes, so the index tensors are
-rectangular; the positions differ per image.
+In the paper's masking ablation the target is one set of random patches and the context is the
+rest of the image ([0], Sec. 7, Table 6: target Random(0.6), one target, context ratio 0.4).
+
+Here the targets are M disjoint random sets of ``target_ratio`` of the grid each, and the
+context is either every remaining patch (the paper's setting, ``context_ratio = None``) or a
+random ``context_ratio`` of the grid drawn from the remaining patches. Every image in a batch
+gets the same set sizes, so the index tensors are rectangular; the positions differ per image.
 
 - [0]: I-JEPA, Assran et al. 2023, arXiv:2301.08243
 """

@@ -1,8 +1,8 @@
 """``rasterized``: the image in quadrants, one as context and the other three as targets.
 
-"rasterized: the image is split into four large quadrants, and the goal is to use one quadrant
-as a context to predict the other three quadrants" ([0], Sec. 7 and Table 6: three targets,
-context ratio 0.25). The context quadrant is drawn per image (or fixed by ``context_quadrant``);
+In the paper's masking ablation the image is split into four quadrants and one quadrant is the
+context from which the other three are predicted ([0], Sec. 7, Table 6: three targets, context
+ratio 0.25). The context quadrant is drawn per image (or fixed by ``context_quadrant``);
 the targets are the other three in quadrant order, so ``targets`` is (3, B, N / 4).
 
 - [0]: I-JEPA, Assran et al. 2023, arXiv:2301.08243

@@ -1,0 +1,131 @@
+"""``jepa-kit plugins new``: write a plugin package skeleton that installs and tests green.
+
+The skeleton is a real distribution: a ``pyproject.toml`` declaring the entry point under the
+kind's group, a package with one working (placeholder) component and its ``Config``, a README
+and tests that run ``jepa_kit.testing``'s conformance check. Templates are ``*.tmpl`` files
+next to this module, filled with ``string.Template`` (``$name``), so they are neither imported
+nor linted as code here.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+from jepa_kit import __version__
+from jepa_kit.errors import UserError
+from jepa_kit.recipe import COMPONENT_SECTIONS
+from jepa_kit.registry import GROUPS, RegistryError, registry
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """How a kind appears in a generated package."""
+
+    suffix: str  # class-name suffix
+    words: str  # in prose
+    check: str  # the jepa_kit.testing function
+
+
+KINDS: dict[str, KindInfo] = {
+    "encoder": KindInfo("Encoder", "encoder", "check_encoder"),
+    "predictor": KindInfo("Predictor", "predictor", "check_predictor"),
+    "masker": KindInfo("Masker", "masker", "check_masker"),
+    "target_updater": KindInfo("TargetUpdater", "target updater", "check_target_updater"),
+    "loss": KindInfo("Loss", "loss", "check_loss"),
+    "dataset": KindInfo("Dataset", "dataset", "check_dataset"),
+}
+assert set(KINDS) == set(GROUPS), "every registry kind needs a template"
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def check_name(name: str, kind: str) -> None:
+    """Raise ``UserError`` unless ``name`` can be a registry key that is still free."""
+    if kind not in KINDS:
+        raise UserError(f"--kind {kind!r} is not a component kind; kinds: {', '.join(KINDS)}")
+    if not _NAME.match(name) or keyword.iskeyword(name) or name.endswith("_"):
+        raise UserError(
+            f"plugin name {name!r} must be lower-case letters, digits and underscores, starting "
+            "with a letter (it becomes the registry key, the recipe's kind and part of the "
+            "package name), e.g. 'grid_masker'"
+        )
+    try:
+        taken = registry(kind).entry(name)
+    except RegistryError:
+        return
+    raise UserError(
+        f"{kind} name {name!r} is already registered by {taken.distribution} {taken.version}; "
+        "a second package claiming it would make both unusable: pick another name"
+    )
+
+
+def class_name(name: str, kind: str) -> str:
+    """``grid`` + masker -> ``GridMasker``; ``grid_masker`` + masker -> ``GridMasker``."""
+    camel = "".join(part.capitalize() for part in name.split("_") if part)
+    suffix = KINDS[kind].suffix
+    return camel if camel.endswith(suffix) else camel + suffix
+
+
+def template_values(name: str, kind: str) -> dict[str, str]:
+    package = f"jepa_kit_{name}"
+    return {
+        "name": name,
+        "kind": kind,
+        "kind_words": KINDS[kind].words,
+        "check": KINDS[kind].check,
+        "group": GROUPS[kind],
+        "section": next(s for s, k in COMPONENT_SECTIONS.items() if k == kind),
+        "package": package,
+        "module": kind,
+        "class_name": class_name(name, kind),
+        "distribution": package.replace("_", "-"),
+        "jepa_kit_version": __version__,
+    }
+
+
+def _render(template: str, values: dict[str, str]) -> str:
+    text = resources.files("jepa_kit.scaffold").joinpath("templates", template).read_text()
+    return Template(text).substitute(values)
+
+
+def plan(name: str, kind: str) -> dict[str, str]:
+    """Relative path -> file content of the skeleton for ``name`` of ``kind``."""
+    check_name(name, kind)
+    v = template_values(name, kind)
+    package = v["package"]
+    return {
+        "pyproject.toml": _render("pyproject.toml.tmpl", v),
+        "README.md": _render("README.md.tmpl", v),
+        f"{package}/__init__.py": _render("package_init.py.tmpl", v),
+        f"{package}/{kind}.py": _render(f"{kind}.py.tmpl", v),
+        # Unique test-module name and no tests/__init__.py: collected alongside other
+        # packages' tests in one pytest run without module-name clashes.
+        f"tests/test_{name}.py": _render("test.py.tmpl", v),
+    }
+
+
+def default_directory(name: str) -> Path:
+    return Path(f"jepa-kit-{name.replace('_', '-')}")
+
+
+def new_plugin(name: str, kind: str, directory: str | Path | None = None) -> list[Path]:
+    """Write the skeleton into ``directory`` (default ``./jepa-kit-<name>``); the files written.
+
+    Refuses to write into a directory that exists and is not empty.
+    """
+    files = plan(name, kind)
+    root = Path(directory) if directory is not None else default_directory(name)
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise UserError(f"--dir {root} already exists and is not an empty folder; pick another")
+    written = []
+    for relative, content in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+        written.append(path)
+    return written
