@@ -1,27 +1,36 @@
-"""``plugins``: what is installed, from which distribution."""
+"""``plugins``: what is installed, from which distribution; ``plugins new``: start a plugin.
+
+``jepa-kit plugins`` (with ``--json`` / ``--check``) lists the components; ``jepa-kit plugins new
+NAME --kind KIND`` writes a plugin package skeleton (see ``jepa_kit.scaffold``).
+"""
 
 from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from jepa_kit.registry import iter_entries, registry
+from jepa_kit.registry import GROUPS, iter_entries, registry
 
 out = Console(highlight=False, soft_wrap=True)
 
+plugins_app = typer.Typer(
+    name="plugins",
+    help="List the installed components, or start a new plugin package.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 
-def plugins(
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    check: bool = typer.Option(
-        False, "--check", help="Import every component and report the ones that fail."
-    ),
-) -> None:
-    """List the installed components: kind, name, class, distribution, version."""
-    rows = []
+
+def rows(check: bool) -> list[dict[str, str]]:
+    """One row per registered component; ``check`` imports each and reports failures."""
+    found = []
     for entry in iter_entries():
         status = "listed"
         if check:
@@ -32,20 +41,59 @@ def plugins(
                     status = "ok"
                 except ValueError as exc:
                     status = f"broken: {exc}"
-        rows.append({"kind": entry.kind, "name": entry.name, "class": entry.value,
-                     "distribution": entry.distribution, "version": entry.version,
-                     "status": status})
+        found.append({"kind": entry.kind, "name": entry.name, "class": entry.value,
+                      "distribution": entry.distribution, "version": entry.version,
+                      "status": status})
+    return found
+
+
+@plugins_app.callback()
+def plugins(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    check: bool = typer.Option(
+        False, "--check", help="Import every component and report the ones that fail."
+    ),
+) -> None:
+    """List the installed components: kind, name, class, distribution, version."""
+    if ctx.invoked_subcommand is not None:
+        return
+    found = rows(check)
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(json.dumps(found, indent=2))
         return
     columns = ["kind", "name", "class", "distribution", "version", *(["status"] if check else [])]
     table = Table(title="jepa-kit components")
     for col in columns:
         table.add_column(col)
-    for row in rows:
+    for row in found:
         table.add_row(*(row[c] for c in columns))
     out.print(table)
 
 
+@plugins_app.command("new")
+def new(
+    name: str = typer.Argument(
+        ..., help="Component name: the registry key and the recipe's kind (e.g. grid_masker)."
+    ),
+    kind: str = typer.Option(
+        ..., "--kind", help=f"Which interface it implements: {', '.join(GROUPS)}."
+    ),
+    directory: Path | None = typer.Option(
+        None, "--dir", help="Where to write the package (default ./jepa-kit-<name>); must be "
+        "missing or empty."
+    ),
+) -> None:
+    """Write a plugin package skeleton that installs and passes its own tests as generated."""
+    from jepa_kit.scaffold import new_plugin
+
+    written = new_plugin(name, kind, directory)
+    root = written[0].parent
+    out.print(f"wrote {len(written)} files to {root}:")
+    for path in written:
+        out.print(f"  {path.relative_to(root)}")
+    out.print(f"next: pip install -e {root} && pytest {root}")
+
+
 def register(app: typer.Typer) -> None:
-    app.command()(plugins)
+    app.add_typer(plugins_app, name="plugins")

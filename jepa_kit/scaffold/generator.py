@@ -9,6 +9,7 @@ nor linted as code here.
 
 from __future__ import annotations
 
+import difflib
 import keyword
 import re
 from dataclasses import dataclass
@@ -47,7 +48,11 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 def check_name(name: str, kind: str) -> None:
     """Raise ``UserError`` unless ``name`` can be a registry key that is still free."""
     if kind not in KINDS:
-        raise UserError(f"--kind {kind!r} is not a component kind; kinds: {', '.join(KINDS)}")
+        close = difflib.get_close_matches(kind, KINDS, n=1)
+        hint = f". Did you mean {close[0]!r}?" if close else ""
+        raise UserError(
+            f"--kind {kind!r} is not a component kind; kinds: {', '.join(KINDS)}{hint}"
+        )
     if not _NAME.match(name) or keyword.iskeyword(name) or name.endswith("_"):
         raise UserError(
             f"plugin name {name!r} must be lower-case letters, digits and underscores, starting "

@@ -58,13 +58,13 @@ def check_encoder(cls: type, config: ConfigLike = None, *, img_size: int = 32, i
         check_finite(full, who)
         part = encoder(images, keep)
         check_shape(part, (b, keep.shape[1], d), f"{who}: forward(images, keep (B, K))")
+        check_close(encoder(images, keep), part, f"{who}: two eval forwards differ", exact=True)
         everything = torch.arange(n).expand(b, n)
         check_close(encoder(images, everything), full,
                     f"{who}: keeping every patch must give the same tokens as keep=None "
                     "(positions are added before patches are dropped)")
         check_close(encoder(images[:1], keep[:1]), part[:1],
                     f"{who}: sample 0 alone differs from sample 0 in a batch (batch mixing?)")
-        check_close(encoder(images, keep), part, f"{who}: two eval forwards differ", exact=True)
     expect(torch.equal(images, pristine), f"{who}: forward modified the input images in place")
 
     twin = seeded(lambda: cls(cfg, img_size=img_size, in_chans=in_chans), seed)
@@ -154,6 +154,8 @@ def check_loss(cls: type, config: ConfigLike = None, *, rows: int = 6, tokens: i
            f"{tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__}")
     expect(value.is_floating_point(), f"{who}: the loss has dtype {value.dtype}, not a float")
     check_finite(value, who)
+    expect(value.requires_grad, f"{who}: the loss does not depend on the predictions through "
+           "autograd (detached, or computed without gradients); it must be differentiable")
     value.backward()
     grad = predictions.grad
     expect(grad is not None and torch.isfinite(grad).all() and bool(grad.abs().sum() > 0),

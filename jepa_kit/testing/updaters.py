@@ -54,6 +54,8 @@ def check_target_updater(cls: type, config: ConfigLike = None, *, total_steps: i
     start = previous = _distance(online, target)
     for step in range(1, total_steps + 1):
         updater.update(online, target, step)
+        expect(all(torch.equal(v, online_before[k]) for k, v in online.state_dict().items()),
+               f"{who}: update({step}) modified the online (context) encoder")
         now = _distance(online, target)
         expect(math.isfinite(now), f"{who}: update({step}) left non-finite target weights")
         expect(now <= previous * (1 + 1e-6) + 1e-7,
@@ -68,8 +70,6 @@ def check_target_updater(cls: type, config: ConfigLike = None, *, total_steps: i
     expect(all(not p.requires_grad and p.grad_fn is None for p in target.parameters()),
            f"{who}: after update the target weights require grad or carry a grad_fn; update "
            "under torch.no_grad()")
-    expect(all(torch.equal(v, online_before[k]) for k, v in online.state_dict().items()),
-           f"{who}: update modified the online (context) encoder")
 
     again_online, again_target = _pair(seed)
     twin = cls(cfg, total_steps=total_steps)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
-
 from jepa_kit.losses import Loss, LossConfig
+from pydantic import Field
 
 
 class NormalizedTargetsConfig(LossConfig):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from jepa_kit_losses import CosineLoss, VICRegL2Loss
-
 from jepa_kit.testing import check_component, check_loss
+
+from jepa_kit_losses import CosineLoss, VICRegL2Loss
 
 
 @pytest.mark.parametrize("cls", [CosineLoss, VICRegL2Loss], ids=lambda c: c.__name__)

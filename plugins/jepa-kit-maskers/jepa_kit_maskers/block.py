@@ -18,9 +18,9 @@ import math
 from typing import Literal
 
 import torch
+from jepa_kit.maskers import Masker, MaskerConfig, Masks
 from pydantic import Field, model_validator
 
-from jepa_kit.maskers import Masker, MaskerConfig, Masks
 from jepa_kit_maskers._grid import GRID_SOURCE, complement, ordered_range
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+from jepa_kit.maskers import Masker, MaskerConfig, Masks
 from pydantic import Field
 
-from jepa_kit.maskers import Masker, MaskerConfig, Masks
 from jepa_kit_maskers._grid import GRID_SOURCE
 
 #: For each context quadrant, the three target quadrants.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from jepa_kit_maskers import BlockMasker, RandomMasker, RasterizedMasker
-
 from jepa_kit.maskers import Masker, Masks
 from jepa_kit.testing import check_component, check_masker
+
+from jepa_kit_maskers import BlockMasker, RandomMasker, RasterizedMasker
 
 GRIDS = [(8, 8), (14, 14), (4, 6)]
 
@@ -91,5 +91,5 @@ def test_check_grid_names_the_keys(config: object, grid: tuple[int, int],
 
 
 def test_block_config_rejects_unordered_ranges() -> None:
-    with pytest.raises(ValueError, match="masker.scale"):
+    with pytest.raises(ValueError, match=r"masker\.scale"):
         BlockMasker.Config(scale=(0.7, 0.5))
