@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import torch
 from PIL import Image
@@ -35,7 +37,11 @@ def check_dataset(cls: type, config: ConfigLike = None, *, train: bool = True, s
     assert isinstance(classes, list)
     size = len(data)
     expect(isinstance(size, int) and size > 0, f"{who}: len() must be a positive int, got {size}")
-    twin = cls(cfg, train=train, seed=seed)
+    try:  # data-loader workers started with spawn receive the dataset pickled
+        twin = pickle.loads(pickle.dumps(cls(cfg, train=train, seed=seed)))
+    except Exception as exc:
+        raise AssertionError(f"{who}: the dataset cannot be pickled ({type(exc).__name__}: "
+                             f"{exc}); data-loader workers receive it pickled") from None
     expect(len(twin) == size, f"{who}: two instances built alike differ in length")
     for index in sorted({0, size - 1}):
         item = data[index]

@@ -7,6 +7,8 @@ step, rank) and expects the same masks in every process and after a resume.
 
 from __future__ import annotations
 
+import pickle
+
 import torch
 
 from jepa_kit.maskers.base import Masks
@@ -83,8 +85,13 @@ def check_masker(cls: type, config: ConfigLike = None, *, grid: tuple[int, int] 
     expect(torch.equal(torch.random.get_rng_state(), rng_before),
            f"{who}: sample() drew from the global torch RNG; draw only from the generator given")
 
-    # A fresh instance, asked in another order, must agree: no hidden state between calls.
-    fresh = cls(cfg, grid=grid)
+    # A fresh instance, asked in another order, must agree: no hidden state between calls. It
+    # comes through pickle, as a masker reaches data-loader workers started with spawn.
+    try:
+        fresh = pickle.loads(pickle.dumps(cls(cfg, grid=grid)))
+    except Exception as exc:
+        raise AssertionError(f"{who}: the masker cannot be pickled ({type(exc).__name__}: "
+                             f"{exc}); data-loader workers receive it pickled") from None
     for (b, step), masks in reversed(list(first.items())):
         again = fresh.sample(b, step, generator(seed + step))
         expect(torch.equal(again.context, masks.context)

@@ -1,4 +1,4 @@
-"""``jepa-kit plugins`` (list, --json, --check) and ``jepa-kit plugins new``, as a user runs them."""
+"""`jepa-kit plugins` (list, --json, --check) and `jepa-kit plugins new`, run as a user does."""
 
 from __future__ import annotations
 
@@ -59,8 +59,6 @@ def test_check_imports_and_reports_broken_plugins(tmp_path: Path) -> None:
     broken = rows[("loss", "broken")]
     assert broken["distribution"] == "jepa-kit-broken"
     assert broken["status"].startswith("broken:") and "no_such_module_xyz" in broken["status"]
-    table = cli("plugins", "--check", pythonpath=site)
-    assert table.returncode == 0 and "status" in table.stdout and "broken" in table.stdout
 
 
 def test_disable_switch_hides_third_party(tmp_path: Path) -> None:

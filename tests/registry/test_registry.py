@@ -108,4 +108,5 @@ def test_decorator_registers_with_the_same_checks(site: Path) -> None:
 
 def test_unknown_name_suggests_closest() -> None:
     message = R.registry("loss").unknown_message("smoth_l1")
-    assert "installed: l2, smooth_l1" in message and "Did you mean 'smooth_l1'?" in message
+    assert "unknown loss 'smoth_l1'; installed: " in message and "l2" in message
+    assert message.endswith("Did you mean 'smooth_l1'?")

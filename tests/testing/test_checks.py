@@ -32,6 +32,13 @@ TINY_VIT = {"size": "tiny", "embed_dim": 48, "depth": 1, "num_heads": 2, "patch_
 TINY_PREDICTOR = {"embed_dim": 32, "depth": 1}
 
 
+def make(base: type, name: str, **attrs: Any) -> type:
+    """A module-level subclass (picklable, as data-loader workers need components to be)."""
+    cls = type(name, (base,), {"__module__": __name__, "__qualname__": name, **attrs})
+    globals()[name] = cls
+    return cls
+
+
 # -- maskers ---------------------------------------------------------------------------------
 class GoodMasker(Masker):
     class Config(MaskerConfig):
@@ -50,7 +57,7 @@ class GoodMasker(Masker):
 
 
 def broken_masker(sample: Any) -> type:
-    return type("BrokenMasker", (GoodMasker,), {"sample": sample})
+    return make(GoodMasker, f"Broken_{sample.__name__}", sample=sample)
 
 
 def overlapping(self: GoodMasker, b: int, step: int, g: torch.Generator) -> Masks:
@@ -96,6 +103,17 @@ def test_masker_bugs_are_caught(sample: Any, message: str) -> None:
     check_masker(GoodMasker)
     with pytest.raises(AssertionError, match=re.escape(message)):
         check_masker(broken_masker(sample))
+
+
+class Unpicklable(GoodMasker):
+    def __init__(self, config: GoodMasker.Config, *, grid: tuple[int, int]) -> None:
+        super().__init__(config, grid=grid)
+        self.pick = lambda x: x  # a lambda cannot travel to a spawned worker
+
+
+def test_unpicklable_masker_is_caught() -> None:
+    with pytest.raises(AssertionError, match="cannot be pickled"):
+        check_masker(Unpicklable)
 
 
 def test_overlap_is_fine_when_the_config_allows_it() -> None:
@@ -224,7 +242,7 @@ class BadLoss(Loss):
 ])
 def test_loss_bugs_are_caught(mode: str, message: str) -> None:
     check_loss(BadLoss)
-    broken = type("BadLoss", (BadLoss,), {"mode": mode, "Config": BadLoss.Config})
+    broken = make(BadLoss, f"BadLoss_{mode}", mode=mode, Config=BadLoss.Config)
     with pytest.raises(AssertionError, match=message):
         check_loss(broken)
 
@@ -307,6 +325,6 @@ class NoiseSet(Dataset):
 ])
 def test_dataset_bugs_are_caught(mode: str, message: str) -> None:
     check_dataset(NoiseSet)
-    broken = type("NoiseSet", (NoiseSet,), {"mode": mode, "Config": NoiseSet.Config})
+    broken = make(NoiseSet, f"NoiseSet_{mode}", mode=mode, Config=NoiseSet.Config)
     with pytest.raises(AssertionError, match=re.escape(message)):
         check_dataset(broken)

@@ -1,0 +1,109 @@
+"""Rebuild an encoder from a jepa-kit checkpoint, trained or as its untrained baseline.
+
+A checkpoint carries the resolved recipe (``recipe``) next to the weights, so the architecture
+never has to be guessed: the recipe is validated again (defaults fill in whatever a partial
+recipe leaves out, as in an imported reference checkpoint, whose recipe holds only ``encoder``,
+``predictor`` and ``data.img_size``), the encoder is built from it, and the weights load with
+``strict=True``.
+
+``random_init=True`` builds the same encoder with the weights the run started from: the trainer
+seeds the global RNG with ``run.seed`` and builds the encoder first, and so does this, so the
+baseline is the run's own step-0 encoder (the target encoder starts as its copy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from jepa_kit.build import build_encoder
+from jepa_kit.encoders.base import Encoder
+from jepa_kit.errors import UserError
+from jepa_kit.recipe import apply_overrides, validate_recipe
+from jepa_kit.train.checkpoint import load_checkpoint
+
+Which = Literal["target", "context"]
+#: Encoder choice -> state-dict key in a checkpoint.
+STATE_KEYS: dict[str, str] = {"target": "target_encoder", "context": "encoder"}
+
+
+@dataclass
+class LoadedEncoder:
+    """An encoder rebuilt from a checkpoint, with what a report needs to say where it came from."""
+
+    encoder: Encoder
+    recipe: Any
+    path: Path
+    step: int
+    which: str
+    random_init: bool
+
+
+def recipe_from_checkpoint(state: dict[str, Any], source: str,
+                           overrides: Iterable[str] = ()) -> Any:
+    """Validate a checkpoint's ``recipe`` dict, after applying ``--set`` style ``overrides``."""
+    raw = state.get("recipe")
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: the checkpoint's recipe is not a table (got "
+                        f"{type(raw).__name__})")
+    return validate_recipe(apply_overrides(raw, overrides), source)
+
+
+def build_from_state(state: dict[str, Any], recipe: Any, *, which: Which = "target",
+                     random_init: bool = False, source: str = "<checkpoint>") -> Encoder:
+    """The ``which`` encoder of ``recipe``, holding the checkpoint's weights or the run's
+    initial ones (``random_init``). The global RNG is left as it was."""
+    if which not in STATE_KEYS:
+        raise UserError(f"--which must be 'target' or 'context', got {which!r}")
+    with torch.random.fork_rng(devices=[]):
+        # Same seed and build order as the trainer: the baseline is the run's step-0 encoder.
+        torch.manual_seed(recipe.run.seed)
+        encoder = build_encoder(recipe.encoder, img_size=recipe.img_size)
+    if random_init:
+        return encoder
+    key = STATE_KEYS[which]
+    weights = state.get(key)
+    if not isinstance(weights, dict):
+        raise UserError(f"{source}: the checkpoint has no {key!r} weights")
+    try:
+        encoder.load_state_dict(weights, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).split("\n")[0]
+        detail = "; ".join(line.strip() for line in str(exc).split("\n")[1:3] if line.strip())
+        raise UserError(
+            f"{source}: the {key} weights do not fit the recipe's encoder "
+            f"({recipe.encoder.kind}): {first} {detail}".rstrip()
+        ) from None
+    return encoder
+
+
+def load_encoder_from_checkpoint(
+    checkpoint_path: str | Path,
+    which: Which = "target",
+    *,
+    random_init: bool = False,
+    overrides: Iterable[str] = (),
+) -> LoadedEncoder:
+    """Read ``checkpoint_path`` and rebuild its ``which`` encoder (eval mode, on the CPU).
+
+    ``overrides`` are ``dotted.key=value`` strings applied to the checkpoint's recipe before it
+    is validated (e.g. a different ``data`` section for evaluation).
+    """
+    path = Path(checkpoint_path)
+    state = load_checkpoint(path, map_location="cpu")
+    recipe = recipe_from_checkpoint(state, str(path), overrides)
+    encoder = build_from_state(state, recipe, which=which, random_init=random_init,
+                               source=str(path))
+    encoder.eval()
+    return LoadedEncoder(encoder, recipe, path, int(state.get("step", 0)), which, random_init)
+
+
+def load_encoder(checkpoint_path: str | Path, which: Which = "target", *,
+                 random_init: bool = False) -> tuple[Encoder, Any]:
+    """``(encoder, recipe)`` rebuilt from a checkpoint; see ``load_encoder_from_checkpoint``."""
+    loaded = load_encoder_from_checkpoint(checkpoint_path, which, random_init=random_init)
+    return loaded.encoder, loaded.recipe

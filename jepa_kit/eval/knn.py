@@ -1,0 +1,139 @@
+"""Weighted k-nearest-neighbour classification on frozen features.
+
+The protocol of Wu et al. [0] as used by DINO [1]: features are L2-normalised, each val image
+finds its ``k`` most cosine-similar train images, and neighbour ``i`` votes for its label with
+weight ``exp(s_i / T)`` ("we weight each neighbour by exp(s/T) with T = 0.07", [0] Sec. 3.4;
+[1] App. with k = 20). The class with the largest summed weight is the prediction. No training,
+no hyperparameter search: a cheap, monotone read-out of how well the features cluster by class.
+
+- [0]: Wu et al. 2018, Unsupervised Feature Learning via Non-Parametric Instance
+  Discrimination, arXiv:1805.01978
+- [1]: DINO, Caron et al. 2021, arXiv:2104.14294 (``eval_knn.py``)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from jepa_kit.eval.features import build_eval_splits, extract_features, split_features
+
+
+def knn_scores(
+    train_feats: torch.Tensor,
+    train_labels: torch.Tensor,
+    query_feats: torch.Tensor,
+    *,
+    k: int = 20,
+    temperature: float = 0.07,
+    num_classes: int,
+) -> torch.Tensor:
+    """Summed vote weights per class, (Q, C), for ``query_feats`` (Q, D) against the train set.
+
+    Inputs need not be normalised; cosine similarity is used. ``k`` is capped at the train size.
+    """
+    train = F.normalize(train_feats.float(), dim=1)
+    query = F.normalize(query_feats.float(), dim=1)
+    k = min(k, train.shape[0])
+    sims, idx = (query @ train.T).topk(k, dim=1)  # (Q, k)
+    weights = (sims / temperature).exp()
+    votes = torch.zeros(query.shape[0], num_classes, dtype=weights.dtype, device=weights.device)
+    # Neighbours of the same class add up: scatter_add over the class axis.
+    return votes.scatter_add_(1, train_labels.to(idx.device)[idx], weights)
+
+
+def knn_eval(
+    train_feats: torch.Tensor,
+    train_labels: torch.Tensor,
+    val_feats: torch.Tensor,
+    val_labels: torch.Tensor,
+    k: int = 20,
+    temperature: float = 0.07,
+    num_classes: int | None = None,
+    *,
+    chunk_size: int = 1024,
+) -> dict[str, Any]:
+    """Weighted kNN accuracy of ``val`` against ``train``; fractions in [0, 1].
+
+    Returns ``top1`` (and ``top5`` when there are more than 5 classes), ``k``, ``temperature``,
+    ``num_classes``, ``num_train``, ``num_val``. The val set is processed ``chunk_size`` rows at
+    a time, so memory stays at ``chunk_size x num_train`` similarities whatever the val size.
+    """
+    if train_feats.shape[0] == 0 or val_feats.shape[0] == 0:
+        raise ValueError("kNN needs at least one train and one val feature")
+    if train_feats.shape[1] != val_feats.shape[1]:
+        raise ValueError(f"feature widths differ: train {train_feats.shape[1]}, "
+                         f"val {val_feats.shape[1]}")
+    if min(int(train_labels.min()), int(val_labels.min())) < 0:
+        raise ValueError("labels must be >= 0 (-1 marks an unlabelled image)")
+    if num_classes is None:
+        num_classes = int(max(int(train_labels.max()), int(val_labels.max()))) + 1
+    top5 = num_classes > 5
+    correct1 = correct5 = 0
+    for start in range(0, val_feats.shape[0], chunk_size):
+        query = val_feats[start : start + chunk_size]
+        truth = val_labels[start : start + chunk_size].to(query.device).view(-1, 1)
+        scores = knn_scores(train_feats, train_labels, query, k=k, temperature=temperature,
+                            num_classes=num_classes)
+        ranked = scores.topk(min(5, num_classes), dim=1).indices  # (Q, 5)
+        hits = ranked == truth
+        correct1 += int(hits[:, 0].sum())
+        correct5 += int(hits.any(dim=1).sum())
+    n = val_feats.shape[0]
+    out: dict[str, Any] = {"top1": correct1 / n}
+    if top5:
+        out["top5"] = correct5 / n
+    out.update(k=min(k, train_feats.shape[0]), temperature=temperature, num_classes=num_classes,
+               num_train=int(train_feats.shape[0]), num_val=n)
+    return out
+
+
+class PeriodicKNN:
+    """kNN accuracy during pre-training: ``PeriodicKNN(recipe, device)(encoder)``.
+
+    Builds the recipe's train and val splits once (eval transform, no augmentation) and keeps
+    the loaders; each call extracts features of both splits with ``encoder`` and returns
+    ``{"knn_top1": ...}`` (plus ``knn_top5`` with more than 5 classes), using
+    ``eval.knn_k`` and ``eval.knn_temperature``. The forward passes follow
+    ``train.precision``. One process: in a DDP job call it on the main rank only.
+    """
+
+    def __init__(self, recipe: Any, device: torch.device | str, *,
+                 batch_size: int | None = None) -> None:
+        self.device = torch.device(device)
+        self.k = recipe.eval.knn_k
+        self.temperature = recipe.eval.knn_temperature
+        self.precision = recipe.train.precision
+        self.splits = build_eval_splits(recipe.data, seed=recipe.run.seed)
+        self.num_classes = len(self.splits.train.classes)
+        # Inference holds no activations for backward: twice the train batch fits.
+        self.batch_size = batch_size or 2 * recipe.train.batch_size
+        self._loaders = self.splits.loaders(batch_size=self.batch_size,
+                                            pin_memory=self.device.type == "cuda")
+
+    def __call__(self, encoder: nn.Module) -> dict[str, float]:
+        (train_x, train_y), (val_x, val_y) = (
+            extract_features(encoder, loader, self.device, precision=self.precision)
+            for loader in self._loaders
+        )
+        result = knn_eval(train_x, train_y, val_x, val_y, k=self.k,
+                          temperature=self.temperature, num_classes=self.num_classes)
+        return {f"knn_{key}": result[key] for key in ("top1", "top5") if key in result}
+
+
+def run_knn_for_training(encoder: nn.Module, recipe: Any, device: torch.device | str
+                         ) -> dict[str, float]:
+    """One-off ``PeriodicKNN(recipe, device)(encoder)``; keep a ``PeriodicKNN`` to reuse loaders."""
+    return PeriodicKNN(recipe, device)(encoder)
+
+
+def knn_on_splits(encoder: nn.Module, splits: Any, device: torch.device | str, *,
+                  k: int = 20, temperature: float = 0.07, batch_size: int = 128,
+                  precision: str = "fp32") -> dict[str, Any]:
+    """Extract features of ``splits`` (``EvalSplits``) with ``encoder`` and run ``knn_eval``."""
+    feats = split_features(encoder, splits, device, batch_size=batch_size, precision=precision)
+    return knn_eval(*feats["train"], *feats["val"], k=k, temperature=temperature,
+                    num_classes=len(splits.train.classes) or None)
