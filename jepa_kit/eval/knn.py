@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jepa_kit.eval.features import build_eval_splits, extract_features, split_features
+from jepa_kit.eval.features import build_eval_splits, extract_features
 
 
 def knn_scores(
@@ -129,11 +129,3 @@ def run_knn_for_training(encoder: nn.Module, recipe: Any, device: torch.device |
     """One-off ``PeriodicKNN(recipe, device)(encoder)``; keep a ``PeriodicKNN`` to reuse loaders."""
     return PeriodicKNN(recipe, device)(encoder)
 
-
-def knn_on_splits(encoder: nn.Module, splits: Any, device: torch.device | str, *,
-                  k: int = 20, temperature: float = 0.07, batch_size: int = 128,
-                  precision: str = "fp32") -> dict[str, Any]:
-    """Extract features of ``splits`` (``EvalSplits``) with ``encoder`` and run ``knn_eval``."""
-    feats = split_features(encoder, splits, device, batch_size=batch_size, precision=precision)
-    return knn_eval(*feats["train"], *feats["val"], k=k, temperature=temperature,
-                    num_classes=len(splits.train.classes) or None)

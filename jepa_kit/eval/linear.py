@@ -52,7 +52,7 @@ def _standardiser(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int) -> float:
     ranked = logits.topk(min(k, logits.shape[1]), dim=1).indices
-    return float((ranked == labels.view(-1, 1)).any(dim=1).float().mean())
+    return float((ranked == labels.view(-1, 1)).any(dim=1).double().mean())
 
 
 @torch.enable_grad()

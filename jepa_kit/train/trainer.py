@@ -152,6 +152,7 @@ class Trainer:
         self._check_every_step = self.device.type == "cpu" or t.max_bad_steps > 0
         self._bad_steps = 0
         self.skipped_images = 0  # unreadable files replaced (data.skip_corrupt)
+        self._knn: Any = None
         self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
         e = r.eval
         self.monitor = (
@@ -273,6 +274,8 @@ class Trainer:
                                     display.message(f"[bold yellow]warning:[/] {message}")
                         if saving_now:
                             result.checkpoint = self._checkpoint()
+                    if self.step_in_epoch == self.ipe:
+                        self._maybe_evaluate(log, display)
                     if self.step >= self.total_steps:
                         break
                     tic = time.perf_counter()
@@ -315,9 +318,29 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         self.optimizer.step()
-        self.updater.update(self.encoder, self.target_encoder, step)
+        with torch.no_grad():
+            self.updater.update(self.encoder, self.target_encoder, step)
         self._last = (out, loss, lr, wd, masks)
         return True
+
+    def _maybe_evaluate(self, log: MetricsLog | None, display: ProgressDisplay) -> None:
+        """kNN on frozen features every ``eval.every_epochs`` epochs (rank 0; others wait)."""
+        every = self.recipe.eval.every_epochs
+        if not every or (self.epoch + 1) % every:
+            return
+        if self.dist.is_main:
+            if self._knn is None:
+                from jepa_kit.eval.knn import PeriodicKNN
+
+                self._knn = PeriodicKNN(self.recipe, self.device)
+            which = self.recipe.eval.which
+            encoder = self.target_encoder if which == "target" else self.encoder
+            row = {"step": self.step, "epoch": self.epoch, **self._knn(encoder)}
+            if log is not None:
+                log.write(row)
+            display.message("eval " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()
+                                                if isinstance(v, float)))
+        D.barrier(self.dist)
 
     def _raise_if_nonfinite(self) -> None:
         if self._check_every_step:

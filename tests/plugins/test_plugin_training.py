@@ -26,7 +26,7 @@ SMALL = ["train.max_steps=2", "train.batch_size=8", "train.log_every=1", "data.t
     # The losses run with a plugin masker too, so this test needs no built-in masker.
     (["masker.kind=block", "loss.kind=cosine"], "jepa-kit-losses"),
     (["masker.kind=block", "loss.kind=vicreg_l2"], "jepa-kit-losses"),
-], ids=lambda v: v[-1] if isinstance(v, list) else "")
+], ids=["random", "block", "rasterized", "cosine", "vicreg_l2"])
 def test_trains_and_records_the_plugin_version(tmp_path: Path, overrides: list[str],
                                                distribution: str) -> None:
     recipe = load_recipe(QUICKSTART, [*SMALL, *overrides])

@@ -1,0 +1,110 @@
+"""``jepa-kit eval knn|linear`` through a real subprocess, on a tiny run's checkpoint."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from jepa_kit.cli.app import main
+from tests.conftest import REPO
+from tests.eval.helpers import make_checkpoint
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 60), "blue": (30, 60, 220)}
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "jepa_kit", *args], cwd=REPO, text=True,
+                          capture_output=True, timeout=300)
+
+
+def in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    return int(exit_info.value.code or 0), capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_checkpoint(tmp_path_factory.mktemp("run"))
+
+
+def write_folder(root: Path, per_class: int) -> Path:
+    """Class sub-folders of tiny solid-colour PNGs with a little per-image shading."""
+    for name, (r, g, b) in COLOURS.items():
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (20, 24), (r, g, min(255, b + 5 * i))).save(root / name / f"{i}.png")
+    return root
+
+
+def test_knn_on_the_runs_data_and_the_random_init_baseline(checkpoint: Path) -> None:
+    run_dir = checkpoint.parent.parent
+    trained = cli("eval", "knn", str(checkpoint), "--k", "5")
+    assert trained.returncode == 0, trained.stderr
+    assert "top-1" in trained.stdout and "step 2" in trained.stdout
+    result = json.loads((run_dir / "eval_knn.json").read_text())
+    assert result["random_init"] is False and result["step"] == 2 and result["which"] == "target"
+    assert result["dataset"]["kind"] == "synthetic" and result["metrics"]["k"] == 5
+    assert result["metrics"]["num_train"] == 64 and result["metrics"]["num_val"] == 32
+    assert result["checkpoint"] == str(checkpoint.resolve())
+
+    baseline = cli("eval", "knn", str(checkpoint), "--random-init", "--dataset", "synthetic",
+                   "--which", "context", "--set", "data.val_size=16")
+    assert baseline.returncode == 0, baseline.stderr
+    result = json.loads((run_dir / "eval_knn_context_random_init.json").read_text())
+    assert result["random_init"] is True and result["step"] == 0
+    assert result["checkpoint_step"] == 2 and result["metrics"]["num_val"] == 16
+    assert 0.0 <= result["metrics"]["top1"] <= 1.0
+
+
+def test_linear_and_knn_on_image_folders(checkpoint: Path, tmp_path: Path) -> None:
+    flat = write_folder(tmp_path / "flat", per_class=10)  # val: 20% of every class
+    out = tmp_path / "linear.json"
+    linear = cli("eval", "linear", str(checkpoint), "--data", str(flat), "--out", str(out),
+                 "--epochs", "20")
+    assert linear.returncode == 0, linear.stderr
+    result = json.loads(out.read_text())
+    metrics = result["metrics"]
+    assert result["dataset"]["kind"] == "image_folder" and result["dataset"]["val_fraction"] == 0.2
+    assert metrics["num_train"] == 24 and metrics["num_val"] == 6 and metrics["num_classes"] == 3
+    assert result["classes"] == sorted(COLOURS)
+    assert metrics["top1"] == 1.0  # solid colours: trivially separable even for 2 steps
+
+    split = tmp_path / "split"
+    write_folder(split / "train", per_class=4)
+    write_folder(split / "val", per_class=2)
+    out = tmp_path / "knn.json"
+    knn = cli("eval", "knn", str(checkpoint), "--data", str(split), "--out", str(out))
+    assert knn.returncode == 0, knn.stderr
+    result = json.loads(out.read_text())
+    assert result["dataset"]["val_root"] == str(split / "val")
+    assert result["metrics"]["num_train"] == 12 and result["metrics"]["num_val"] == 6
+
+
+def test_user_errors_name_the_thing(checkpoint: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = in_process(capsys, "eval", "knn", str(tmp_path / "nope.pt"))
+    assert code == 2 and "nope.pt" in err and "no such checkpoint" in err
+
+    unlabelled = tmp_path / "unlabelled"
+    unlabelled.mkdir()
+    for i in range(5):
+        Image.new("RGB", (8, 8), (i, i, i)).save(unlabelled / f"{i}.png")
+    code, err = in_process(capsys, "eval", "knn", str(checkpoint), "--data", str(unlabelled))
+    assert code == 2 and str(unlabelled) in err and "unlabelled" in err
+
+    code, err = in_process(capsys, "eval", "knn", str(checkpoint), "--data", str(tmp_path / "x"))
+    assert code == 2 and "does not exist" in err
+    code, err = in_process(capsys, "eval", "linear", str(checkpoint), "--dataset", "synthetc")
+    assert code == 2 and "Did you mean 'synthetic'" in err
+
+    copy = tmp_path / "ckpt.pt"
+    shutil.copy(checkpoint, copy)
+    code, err = in_process(capsys, "eval", "knn", str(copy), "--which", "both")
+    assert code == 2
