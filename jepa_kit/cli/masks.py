@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -11,18 +11,13 @@ from rich.table import Table
 
 from jepa_kit.cli.options import SetOption
 
+if TYPE_CHECKING:
+    from jepa_kit.maskers.stats import MaskCoverage
+
 out = Console(highlight=False, soft_wrap=True)
 
 
-def _coverage(masker: Any, recipe: Any, batches: int, batch_size: int) -> Any:
-    # The masker owner's helper when it is there and fits; our own sampler otherwise.
-    from jepa_kit.eval.preview import mask_coverage
-
-    return mask_coverage(masker, recipe.grid, batches=batches, batch_size=batch_size,
-                         seed=recipe.run.seed)
-
-
-def _print_coverage(cov: Any, grid: tuple[int, int]) -> None:
+def _print_coverage(cov: MaskCoverage, grid: tuple[int, int]) -> None:
     n = grid[0] * grid[1]
     summary = Table(title=f"mask coverage over {cov.samples} sampled images "
                           f"(grid {grid[0]}x{grid[1]} = {n} patches)")
@@ -32,13 +27,16 @@ def _print_coverage(cov: Any, grid: tuple[int, int]) -> None:
     summary.add_row("target blocks (mean)", f"{cov.num_targets:.2f}")
     summary.add_row("target block length (mean)",
                     f"{cov.target_len:.1f} ({cov.target_len / n:.1%})")
-    summary.add_row("patches in some target (mean)", f"{float(cov.target.mean()):.1%}")
+    summary.add_row("patches in some target (mean)",
+                    f"{float(cov.rows['target_union'].mean()):.1%}")
+    summary.add_row("context patches inside a target", f"{cov.overlap:.2%}")
     out.print(summary)
 
     lines = Table(title="frequency of context / target patches per row and per column")
     for name in ("index", "row context", "row target", "col context", "col target"):
         lines.add_column(name, justify="right")
-    (row_c, row_t), (col_c, col_t) = cov.rows(), cov.cols()
+    row_c, row_t = cov.rows["context"], cov.rows["target_union"]
+    col_c, col_t = cov.cols["context"], cov.cols["target_union"]
     for i in range(max(grid)):
         cells = [str(i)]
         for values, size in ((row_c, grid[0]), (row_t, grid[0]), (col_c, grid[1]),
@@ -65,7 +63,7 @@ def masks(
 
     from jepa_kit.build import build_dataset, build_masker
     from jepa_kit.data.transforms import EvalTransform
-    from jepa_kit.eval.preview import draw_masks, sample_masks
+    from jepa_kit.eval.preview import draw_masks, mask_coverage, sample_masks
     from jepa_kit.recipe import load_recipe
 
     r = load_recipe(recipe, overrides or [])
@@ -80,7 +78,8 @@ def masks(
     sheet.save(out_path, format="PNG")
     out.print(f"wrote {out_path} ({sheet.width}x{sheet.height} px, {count} images, "
               f"{r.masker.kind} masker, grid {r.grid[0]}x{r.grid[1]})")
-    _print_coverage(_coverage(masker, r, batches, batch_size), r.grid)
+    _print_coverage(mask_coverage(masker, r.grid, batches=batches, batch_size=batch_size,
+                                  seed=r.run.seed), r.grid)
 
 
 def register(app: typer.Typer) -> None:

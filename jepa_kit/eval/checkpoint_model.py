@@ -23,7 +23,7 @@ import torch
 from jepa_kit.build import build_encoder
 from jepa_kit.encoders.base import Encoder
 from jepa_kit.errors import UserError
-from jepa_kit.recipe import apply_overrides, validate_recipe
+from jepa_kit.recipe import RecipeError, apply_overrides, validate_recipe
 from jepa_kit.train.checkpoint import load_checkpoint
 
 Which = Literal["target", "context"]
@@ -50,7 +50,19 @@ def recipe_from_checkpoint(state: dict[str, Any], source: str,
     if not isinstance(raw, dict):
         raise UserError(f"{source}: the checkpoint's recipe is not a table (got "
                         f"{type(raw).__name__})")
-    return validate_recipe(apply_overrides(raw, overrides), source)
+    try:
+        return validate_recipe(apply_overrides(raw, overrides), source)
+    except RecipeError as exc:
+        about_masker = all(key.startswith("masker") or msg.startswith("masker.")
+                           for key, msg in exc.problems)
+        if "masker" in raw or not about_masker:
+            raise
+        # A partial recipe (an imported reference checkpoint) gets the default masker, which
+        # may not fit a small patch grid; evaluation never samples masks, so say that.
+        raise RecipeError(source, [*exc.problems, (
+            "", "the checkpoint's recipe names no masker and the default one does not fit its "
+            "patch grid; evaluation does not use the masker, so the --set masker.KEY=VALUE "
+            "suggested above is safe")]) from None
 
 
 def build_from_state(state: dict[str, Any], recipe: Any, *, which: Which = "target",

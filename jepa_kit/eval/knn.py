@@ -2,9 +2,9 @@
 
 The protocol of Wu et al. [0] as used by DINO [1]: features are L2-normalised, each val image
 finds its ``k`` most cosine-similar train images, and neighbour ``i`` votes for its label with
-weight ``exp(s_i / T)`` ("we weight each neighbour by exp(s/T) with T = 0.07", [0] Sec. 3.4;
-[1] App. with k = 20). The class with the largest summed weight is the prediction. No training,
-no hyperparameter search: a cheap, monotone read-out of how well the features cluster by class.
+weight ``exp(s_i / T)`` ([0] Sec. 3.4 uses T = 0.07; [1] reports k = 20 with it). The class with
+the largest summed weight is the prediction. No training and no hyperparameter search: a cheap
+read-out of how well the features cluster by class.
 
 - [0]: Wu et al. 2018, Unsupervised Feature Learning via Non-Parametric Instance
   Discrimination, arXiv:1805.01978

@@ -7,9 +7,10 @@ multi-block masks are meant to be large, semantic-scale target blocks and one in
 spatially spread context block with the targets removed ([0], Sec. 3, Fig. 4); a sheet makes
 that (or its absence) visible at a glance.
 
-``mask_coverage`` samples many batches and returns, per patch, how often it is context and how
-often it lies in some target block, plus the mean mask lengths: a masker biased toward a border
-or the centre shows up as a slope in the row or column frequencies.
+``mask_coverage`` samples the batches a run would and profiles them with
+``jepa_kit.maskers.stats.coverage``: per row and per column, how often a patch is context and how
+often it lies in some target block, plus the mean mask lengths. A masker biased toward a border
+or the centre shows up as a slope in those frequencies.
 
 - [0]: I-JEPA, Assran et al. 2023, arXiv:2301.08243
 """
@@ -17,7 +18,6 @@ or the centre shows up as a slope in the row or column frequencies.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from PIL import Image, ImageDraw
@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw
 from jepa_kit.data.loader import _MASK_TAG, mix_seed
 from jepa_kit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from jepa_kit.maskers.base import Masker, Masks
+from jepa_kit.maskers.stats import MaskCoverage, coverage
 
 RGB = tuple[int, int, int]
 CONTEXT_COLOUR: RGB = (40, 120, 255)
@@ -138,49 +139,9 @@ def sample_masks(masker: Masker, batch_size: int, step: int, seed: int) -> Masks
     return masker.sample(batch_size, step=step, generator=generator)
 
 
-@dataclass
-class Coverage:
-    """Per-patch frequencies (H, W) over ``samples`` sampled images, and mean mask lengths."""
-
-    context: torch.Tensor  # (H, W) share of images in which the patch is context
-    target: torch.Tensor  # (H, W) share of images in which the patch is in some target block
-    context_len: float  # mean context length (patches)
-    target_len: float  # mean length of one target block (patches)
-    num_targets: float  # mean number of target blocks
-    samples: int
-
-    def rows(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-row frequency (mean over the row's patches) of context and of targets."""
-        return self.context.mean(1), self.target.mean(1)
-
-    def cols(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.context.mean(0), self.target.mean(0)
-
-
 def mask_coverage(masker: Masker, grid: tuple[int, int], *, batches: int = 200,
-                  batch_size: int = 64, seed: int = 0) -> Coverage:
-    """Sample ``batches`` batches (as a run seeded ``seed`` would) and count patch coverage."""
-    n = grid[0] * grid[1]
-    context = torch.zeros(n, dtype=torch.float64)
-    target = torch.zeros(n, dtype=torch.float64)
-    context_len = target_len = num_targets = 0.0
-    for step in range(batches):
-        masks = sample_masks(masker, batch_size, step, seed)
-        b = masks.context.shape[0]
-        context += torch.bincount(masks.context.flatten(), minlength=n).double()
-        hit = torch.zeros(b, n, dtype=torch.bool)
-        for m in range(masks.num_targets):
-            hit.scatter_(1, masks.targets[m], True)
-        target += hit.sum(0).double()
-        context_len += masks.context.shape[1]
-        target_len += masks.targets.shape[2]
-        num_targets += masks.num_targets
-    samples = batches * batch_size
-    return Coverage(
-        context=(context / samples).view(grid).float(),
-        target=(target / samples).view(grid).float(),
-        context_len=context_len / batches,
-        target_len=target_len / batches,
-        num_targets=num_targets / batches,
-        samples=samples,
-    )
+                  batch_size: int = 64, seed: int = 0) -> MaskCoverage:
+    """Coverage profiles (``jepa_kit.maskers.stats``) of the first ``batches`` batches a run
+    seeded ``seed`` would sample."""
+    masks = (sample_masks(masker, batch_size, step, seed) for step in range(batches))
+    return coverage(masks, grid)

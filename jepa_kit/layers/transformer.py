@@ -14,7 +14,9 @@ from __future__ import annotations
 from functools import partial
 
 import torch
+import torch.nn.functional as F
 from timm.layers import PatchEmbed
+from timm.models.vision_transformer import Attention as TimmAttention
 from timm.models.vision_transformer import Block
 from torch import nn
 
@@ -24,6 +26,42 @@ norm_layer = partial(nn.LayerNorm, eps=1e-6)
 #: Std of the reference's truncated-normal init. Its truncation bounds are absolute +-2, i.e.
 #: 100 sigma: effectively an untruncated normal.
 INIT_STD = 0.02
+
+
+class Attention(TimmAttention):
+    """timm's ``Attention`` (same parameters, same fp32 numerics) with one CPU-only change:
+    under bf16 autocast on the CPU, SDPA runs in fp32.
+
+    torch's CPU flash-attention backward is about twice as slow in bf16 as in fp32 at I-JEPA's
+    shapes (predictor, ViT-S: (64, 6, 116, 64), 101 vs 49 ms per layer) and its forward gains
+    nothing from bf16, so casting q, k, v up and the output back costs less than it saves (see
+    docs/performance.md). Everywhere else, including CUDA's bf16 flash kernels, this is timm's
+    forward unchanged.
+    """
+
+    #: Set to False on an instance to measure the plain bf16 path (benchmarks/bench_levers.py).
+    upcast_on_cpu: bool = True
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None,
+                is_causal: bool = False) -> torch.Tensor:
+        if not (self.upcast_on_cpu and self.fused_attn and self.gate is None
+                and x.device.type == "cpu" and torch.is_autocast_enabled("cpu")):
+            return super().forward(x, attn_mask=attn_mask, is_causal=is_causal)
+        b, n, _ = x.shape
+        qkv = self.qkv(x)  # (B, N, 3C) in the autocast dtype
+        # One cast for q, k and v, before the permute: the same layout as timm's path.
+        q, k, v = qkv.float().reshape(b, n, 3, self.num_heads, self.head_dim).permute(
+            2, 0, 3, 1, 4).unbind(0)  # (B, H, N, hd) each
+        q, k = self.q_norm(q), self.k_norm(k)
+        with torch.autocast("cpu", enabled=False):
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=attn_mask, is_causal=is_causal,
+                dropout_p=self.attn_drop.p if self.training else 0.0,
+            )
+        # One copy: back to the autocast dtype straight into the (B, N, H, hd) layout.
+        out = out.transpose(1, 2).to(qkv.dtype, memory_format=torch.contiguous_format)
+        x = self.norm(out.reshape(b, n, self.attn_dim))
+        return self.proj_drop(self.proj(x))
 
 
 def make_blocks(
@@ -47,6 +85,7 @@ def make_blocks(
             drop_path=rate,
             norm_layer=norm_layer,
             act_layer=nn.GELU,  # exact (erf) GELU, as the reference
+            attn_layer=Attention,
         )
         for rate in rates
     )

@@ -16,35 +16,34 @@ silently degrading in a data-loader worker.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 
 import torch
-import torch.nn.functional as F
 
 #: The largest float32 ``torch.rand`` returns (draws are multiples of 2**-24 in [0, 1)).
 U_MAX = 1.0 - 2.0**-24
 
 
-def block_size(scale: float, ratio: float, grid: tuple[int, int],
-               limit: tuple[int, int]) -> tuple[int, int]:
+def block_size(scale: float, ratio: float, grid: tuple[int, int], limit: tuple[int, int],
+               floor: int = 0) -> tuple[int, int]:
     """``(h, w)`` of a block covering share ``scale`` of ``grid`` with aspect ratio ``ratio``.
 
     Same operations and order as the reference ``_sample_block_size``: ``int`` truncation of
     the patch count, then ``shape``.
     """
-    return shape(int(grid[0] * grid[1] * scale), ratio, limit)
+    return shape(int(grid[0] * grid[1] * scale), ratio, limit, floor)
 
 
-def shape(n: int, ratio: float, limit: tuple[int, int]) -> tuple[int, int]:
+def shape(n: int, ratio: float, limit: tuple[int, int], floor: int = 0) -> tuple[int, int]:
     """``(h, w)`` of about ``n`` patches at aspect ratio ``ratio`` (height / width).
 
-    Python ``round`` (ties to even) as the reference, then the cap ``limit``. Sides are floored
-    at 1: a 0-sized block has 0 <= min_keep patches, on which the reference loops forever, so
-    the floor changes nothing where the reference terminates.
+    Python ``round`` (ties to even) as the reference, then the cap ``limit`` and the smallest
+    side ``floor`` (the reference has none: a side may round to 0, an empty block).
     """
     h = round(math.sqrt(n * ratio))
     w = round(math.sqrt(n / ratio))
-    return max(1, min(h, limit[0])), max(1, min(w, limit[1]))
+    return max(floor, min(h, limit[0])), max(floor, min(w, limit[1]))
 
 
 def lerp(bounds: tuple[float, float], u: float) -> float:
@@ -62,13 +61,13 @@ def _ratio_points(n: int, lo: float, hi: float) -> list[float]:
         for k in range(max(0, math.floor(math.sqrt(n / hi)) - 1), math.ceil(math.sqrt(n / lo))):
             points.add(n / (k + 0.5) ** 2)
     ordered = sorted(a for a in points if lo <= a <= hi)
-    return ordered + [(x + y) / 2 for x, y in zip(ordered, ordered[1:])]
+    return ordered + [(x + y) / 2 for x, y in itertools.pairwise(ordered)]
 
 
 @functools.lru_cache(maxsize=256)
 def reachable_sizes(grid: tuple[int, int], scale: tuple[float, float],
-                    ratio: tuple[float, float], limit: tuple[int, int],
-                    coupled: bool) -> frozenset[tuple[int, int]]:
+                    ratio: tuple[float, float], limit: tuple[int, int], coupled: bool,
+                    floor: int = 0) -> frozenset[tuple[int, int]]:
     """Every ``(h, w)`` that ``block_size`` gives for draws ``u`` in [0, U_MAX].
 
     ``coupled``: one draw sets both scale and ratio (the reference); otherwise they are drawn
@@ -86,19 +85,26 @@ def reachable_sizes(grid: tuple[int, int], scale: tuple[float, float],
             u0 = min(max((n / cells - scale[0]) / span, 0.0), U_MAX)
             u1 = min(max(((n + 1) / cells - scale[0]) / span, 0.0), U_MAX)
             lo, hi = lerp(ratio, u0), lerp(ratio, u1)
-        sizes.update(shape(n, a, limit) for a in _ratio_points(n, lo, hi))
+        sizes.update(shape(n, a, limit, floor) for a in _ratio_points(n, lo, hi))
     return frozenset(sizes)
 
 
-def box_masks(tops: torch.Tensor, lefts: torch.Tensor, size: tuple[int, int],
-              grid: tuple[int, int]) -> torch.Tensor:
-    """Boolean (..., H, W) masks of ``size`` blocks at ``tops``/``lefts`` (any shape ...)."""
-    rows = torch.arange(grid[0])
-    cols = torch.arange(grid[1])
-    t, left = tops[..., None], lefts[..., None]
-    in_rows = (rows >= t) & (rows < t + size[0])  # (..., H)
-    in_cols = (cols >= left) & (cols < left + size[1])  # (..., W)
-    return in_rows[..., :, None] & in_cols[..., None, :]
+@functools.lru_cache(maxsize=512)
+def spans(length: int, extent: int) -> torch.Tensor:
+    """float32 (extent - length + 1, extent): row ``t`` is 1 on cells [t, t + length).
+
+    A block's cells are ``spans(h, H)[top]`` outer ``spans(w, W)[left]``, so unions and counts
+    over blocks are small batched matmuls instead of per-block boolean masks.
+    """
+    cells = torch.arange(extent)
+    starts = torch.arange(extent - length + 1)[:, None]
+    return ((cells >= starts) & (cells < starts + length)).to(torch.float32)
+
+
+def cover(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """How many blocks cover each cell: ``rows`` (B, M, H) and ``cols`` (B, M, W) span rows
+    (from ``spans``) of M blocks per sample -> (B, H, W) float counts (0 when M is 0)."""
+    return torch.bmm(rows.transpose(1, 2), cols)
 
 
 def box_indices(tops: torch.Tensor, lefts: torch.Tensor, size: tuple[int, int],
@@ -108,28 +114,3 @@ def box_indices(tops: torch.Tensor, lefts: torch.Tensor, size: tuple[int, int],
     di = torch.arange(h).repeat_interleave(w)
     dj = torch.arange(w).repeat(h)
     return (tops[..., None] + di) * width + lefts[..., None] + dj
-
-
-def integral(masks: torch.Tensor) -> torch.Tensor:
-    """Summed-area tables (B, (H + 1) * (W + 1)) of boolean (B, H, W) masks, flattened.
-
-    Entry ``r * (W + 1) + c`` counts the cells above-left of (r, c), so any box count is four
-    lookups: how every candidate context position is scored without building its mask.
-    """
-    sums = masks.to(torch.int32).cumsum(1).cumsum(2)
-    return F.pad(sums, (1, 0, 1, 0)).flatten(1)
-
-
-def box_sums(table: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor,
-             size: tuple[int, int], width: int) -> torch.Tensor:
-    """Cells inside ``size`` boxes: ``table`` (B, (H+1)(W+1)) from ``integral``, ``tops`` and
-    ``lefts`` (B, P) or (P,) -> (B, P)."""
-    stride = width + 1
-    bottom, right = tops + size[0], lefts + size[1]
-    corners = (bottom * stride + right, tops * stride + right, bottom * stride + lefts,
-               tops * stride + lefts)
-    if tops.dim() == 1:  # the same candidates for every sample: plain column indexing
-        a, b, c, d = (table[:, i] for i in corners)
-    else:
-        a, b, c, d = (table.gather(1, i) for i in corners)
-    return a - b - c + d

@@ -96,5 +96,6 @@ class ViTPredictor(Predictor):
 
         for block in self.predictor_blocks:
             x = block(x)
-        x = self.predictor_norm(x)
-        return self.predictor_proj(x[:, n_context:])  # (M*B, Kt, D)
+        # LayerNorm is per token, so norming only the query outputs is exact and skips the
+        # context tokens the reference norms and then throws away.
+        return self.predictor_proj(self.predictor_norm(x[:, n_context:]))  # (M*B, Kt, D)

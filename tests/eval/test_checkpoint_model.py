@@ -12,6 +12,7 @@ from jepa_kit.errors import UserError
 from jepa_kit.eval.checkpoint_model import load_encoder, load_encoder_from_checkpoint
 from jepa_kit.eval.features import build_eval_splits, extract_features
 from jepa_kit.eval.knn import PeriodicKNN, knn_eval, run_knn_for_training
+from jepa_kit.interop.reference import import_reference
 from jepa_kit.train.checkpoint import load_checkpoint, save_checkpoint
 from tests.eval.helpers import make_checkpoint
 
@@ -46,15 +47,18 @@ def test_random_init_is_the_runs_step0_encoder(checkpoint: Path) -> None:
     assert not _same(baseline, load_checkpoint(checkpoint)["target_encoder"])
 
 
-def test_partial_recipe_of_an_imported_checkpoint(checkpoint: Path, tmp_path: Path) -> None:
-    state = load_checkpoint(checkpoint)
-    full = state["recipe"]
-    # What import-reference writes: encoder, predictor and data.img_size only.
-    state["recipe"] = {"encoder": full["encoder"], "predictor": full["predictor"],
-                       "data": {"img_size": full["data"]["img_size"]}}
-    path = save_checkpoint(tmp_path / "imported.pt", state)
-    encoder, recipe = load_encoder(path)
-    assert _same(encoder, state["target_encoder"]) and recipe.data.kind == "synthetic"
+def test_partial_recipe_of_an_imported_checkpoint(fixtures_dir: Path, tmp_path: Path) -> None:
+    # import-reference writes encoder, predictor and data.img_size only; defaults fill the rest.
+    path = import_reference(fixtures_dir / "tiny_checkpoint.pth.tar", tmp_path)
+    state = load_checkpoint(path)
+    assert set(state["recipe"]) == {"encoder", "predictor", "data"}
+    # The tiny fixture's 8x8 grid is too small for the default masker's min_keep; the message
+    # says why that does not matter for evaluation and what to set.
+    with pytest.raises(UserError, match=r"(?s)masker\.min_keep.*evaluation does not use"):
+        load_encoder(path)
+    loaded = load_encoder_from_checkpoint(path, overrides=["masker.min_keep=4"])
+    assert _same(loaded.encoder, state["target_encoder"]) and loaded.step == 0
+    assert loaded.recipe.data.kind == "synthetic" and loaded.recipe.img_size == 32
 
 
 def test_weights_that_do_not_fit_name_the_file(checkpoint: Path, tmp_path: Path) -> None:

@@ -51,11 +51,12 @@ def test_sheet_size_and_colours() -> None:
     assert CONTEXT_COLOUR != target_colour(0)
 
 
-def test_coverage_of_a_fixed_masker() -> None:
+def test_coverage_of_the_batches_a_run_would_sample() -> None:
     cov = mask_coverage(CornerMasker(grid=(4, 4)), (4, 4), batches=3, batch_size=5)
     assert cov.samples == 15 and cov.context_len == 4 and cov.target_len == 1
-    row_c, row_t = cov.rows()
-    torch.testing.assert_close(row_c, torch.tensor([0.5, 0.5, 0.0, 0.0]))
-    torch.testing.assert_close(row_t, torch.tensor([0.0, 0.0, 0.0, 0.25]))
-    col_c, _ = cov.cols()
-    torch.testing.assert_close(col_c, torch.tensor([0.5, 0.5, 0.0, 0.0]))
+    assert cov.overlap == 0.0
+    expect = torch.tensor([0.5, 0.5, 0.0, 0.0], dtype=torch.float64)
+    torch.testing.assert_close(cov.rows["context"], expect)
+    torch.testing.assert_close(cov.cols["context"], expect)
+    corner = torch.tensor([0.0, 0.0, 0.0, 0.25], dtype=torch.float64)
+    torch.testing.assert_close(cov.rows["target_union"], corner)

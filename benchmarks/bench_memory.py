@@ -1,0 +1,155 @@
+"""Memory: peak resident memory of a train step, and proof that attention is never materialised.
+
+Each config runs in a fresh subprocess (``ru_maxrss`` is a high-water mark of the whole
+process, so configs must not share one): RSS after building the models, then after two steps
+(the first allocates AdamW's state, the second has it plus the activations), so the step's own
+peak is the difference. ``tracemalloc`` cannot see torch's allocator, hence ``getrusage``.
+
+The attention audit runs one more step under a ``TorchDispatchMode`` that sees every aten op
+below autograd and autocast. Hooks on the attention modules record each call's (B, H, N);
+the audit fails if any op returns a (B, H, N, N) or (B*H, N, N) tensor (unless N equals the head
+width, where q, k and v have that shape too), if a softmax runs, or
+if the fused SDPA kernels (``aten::_scaled_dot_product_*``) were not called once per block and
+pass (forward: context encoder + target encoder + predictor; backward: the trained two).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import asdict
+from typing import Any
+
+import torch
+from bench_step import (
+    StepConfig,
+    TrainStep,
+    default_levers,
+    random_images,
+    recipe_for,
+    sample_masks,
+)
+from common import AS_TODAY, Metric, Result, apply_mode, script_main
+from torch.utils import _pytree as pytree
+from torch.utils._python_dispatch import TorchDispatchMode
+
+
+def rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+class AttentionAudit(TorchDispatchMode):
+    """Records SDPA kernel calls and any op output shaped like an attention matrix."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forbidden: set[tuple[int, ...]] = set()
+        self.calls: Counter[str] = Counter()
+        self.found: list[str] = []
+
+    def watch(self, model: torch.nn.Module) -> None:
+        def record(module: torch.nn.Module, args: tuple[Any, ...]) -> None:
+            b, n, _ = args[0].shape
+            h = module.num_heads
+            if n != module.head_dim:  # else q/k/v/out have the shape too; counts still check
+                self.forbidden |= {(b, h, n, n), (b * h, n, n)}
+
+        for sub in model.modules():
+            if hasattr(sub, "fused_attn") and hasattr(sub, "num_heads"):
+                sub.register_forward_pre_hook(record)
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+                           ) -> Any:
+        out = func(*args, **(kwargs or {}))
+        name = func.overloadpacket.__name__
+        if "scaled_dot_product" in name or "softmax" in name:
+            self.calls[name] += 1
+        if not func.is_view:  # q/k/v are views of qkv; only new tensors can be the matrix
+            for t in pytree.tree_leaves(out):
+                if isinstance(t, torch.Tensor) and tuple(t.shape) in self.forbidden:
+                    self.found.append(f"aten::{name} -> {tuple(t.shape)}")
+        return out
+
+
+def child(cfg: StepConfig) -> dict[str, Any]:
+    """Runs in the subprocess: RSS figures and the attention audit of one config."""
+    base = rss_mib()
+    recipe = recipe_for(cfg)
+    step = TrainStep(recipe, default_levers())
+    images = random_images(recipe.img_size, cfg.batch)
+    masks = sample_masks(recipe, step.encoder.grid, cfg.batch, 3)
+    built = rss_mib()
+    step(images, masks[0])
+    step(images, masks[1])
+    peak = rss_mib()
+
+    audit = AttentionAudit()
+    for module in (step.encoder, step.target_encoder, step.predictor):
+        audit.watch(module)
+    with audit:
+        step(images, masks[2])
+    enc, pred = step.encoder.depth, len(step.predictor.predictor_blocks)
+    fwd = sum(v for k, v in audit.calls.items() if "scaled_dot_product" in k
+              and not k.endswith("backward"))
+    bwd = sum(v for k, v in audit.calls.items() if k.endswith("backward"))
+    problems = list(dict.fromkeys(audit.found))[:5]
+    if fwd != 2 * enc + pred:
+        problems.append(f"{fwd} fused SDPA forward calls, expected {2 * enc + pred}")
+    if bwd != enc + pred:
+        problems.append(f"{bwd} fused SDPA backward calls, expected {enc + pred}")
+    softmax = sum(v for k, v in audit.calls.items() if "softmax" in k)
+    if softmax:
+        problems.append(f"{softmax} softmax calls: attention ran unfused")
+    return {
+        "config": cfg.label, **asdict(cfg), "import_mib": base, "built_mib": built,
+        "peak_mib": peak, "step_mib": peak - built,
+        "sdpa_kernels": ", ".join(sorted(k.replace("_scaled_dot_product_", "")
+                                         for k in audit.calls if "scaled_dot_product" in k)),
+        "attention_ok": not problems, "problems": problems,
+    }
+
+
+def in_subprocess(cfg: StepConfig) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(asdict(cfg)),
+         "today" if AS_TODAY["on"] else "recommended"],
+        capture_output=True, text=True, check=False,
+    )
+    if proc.returncode:
+        raise RuntimeError(f"memory child for {cfg.label} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def configs(quick: bool) -> list[StepConfig]:
+    cfgs = [StepConfig("tiny", 64, 8, 12), StepConfig("small", 224, 16, 12),
+            StepConfig("small", 224, 16, 12, "bf16")]
+    if not quick:
+        cfgs += [StepConfig("tiny", 64, 8, 12, "bf16"), StepConfig("tiny", 224, 16, 12)]
+    return cfgs
+
+
+def run(quick: bool = False) -> Result:
+    """Peak RSS per config (fresh process each) and the no-materialised-attention audit."""
+    rows = [in_subprocess(cfg) for cfg in configs(quick)]
+    result = Result("memory", ["config", "import_mib", "built_mib", "peak_mib", "step_mib",
+                               "attention_ok", "sdpa_kernels"], rows)
+    result.notes.append("MiB of ru_maxrss: after import, after building models and masks, "
+                        "after two steps; step_mib = peak - built")
+    for row in rows:
+        result.metrics[f"memory/{row['config']}/peak_mib"] = Metric(row["peak_mib"],
+                                                                    higher_is_better=False)
+        for problem in row["problems"]:
+            result.failures.append(f"{row['config']}: {problem}")
+    return result
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        apply_mode(sys.argv[3] == "today")
+        torch.manual_seed(0)
+        print(json.dumps(child(StepConfig(**json.loads(sys.argv[2])))))
+        raise SystemExit(0)
+    raise SystemExit(script_main(run))

@@ -1,0 +1,271 @@
+"""Train step: ms per step, images/s, FLOPs per step and achieved GFLOP/s vs the matmul ceiling.
+
+The step is what ``Trainer._train_step`` does on a CPU: schedules -> ``jepa_forward`` ->
+one ``float(loss)`` (the NaN guard) -> zero_grad -> backward -> AdamW step -> EMA update,
+with masks from the recipe's multiblock masker (4 targets of scale 0.15-0.2, context
+0.85-1.0). ``TrainStep`` mirrors the trainer instead of calling its private method so the
+levers (fused AdamW, no host sync, torch.compile) can be switched one at a time; keep the two
+in step when the trainer changes. By default it runs the trainer *with the two CPU changes
+requested in docs/performance.md* (fused AdamW, glibc keeping freed memory); ``--as-today``
+measures the trainer as it is.
+
+FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` over one forward+backward
+of the same masks on the meta device (shapes only, so counting costs no compute; the optimizer
+and EMA do no matmuls). Each config times ``repeats`` steps over a fixed set of mask batches,
+the same for fp32 and bf16, so precision and lever comparisons see identical work. One untimed
+pass over those batches comes first: it builds the oneDNN kernels for each new shape and grows
+the heap to the step's peak, which a real run pays once, not every step.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from common import (
+    AS_TODAY,
+    Metric,
+    Result,
+    loadavg,
+    matmul_ceiling,
+    median,
+    script_main,
+    settle,
+    spread,
+)
+from torch.utils.flop_counter import FlopCounterMode
+
+from jepa_kit.build import build_loss, build_masker, build_model, build_target_updater
+from jepa_kit.maskers.base import Masks
+from jepa_kit.optim.adamw import OptimSchedule, build_adamw
+from jepa_kit.optim.schedules import ScheduleLengths
+from jepa_kit.recipe import load_recipe, validate_recipe
+from jepa_kit.train.step import jepa_forward
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    """One row of the matrix. ``size="quickstart"`` takes recipes/quickstart.toml as is."""
+
+    size: str  # a ViT size name ("tiny", "small", ...) or "quickstart"
+    img: int
+    patch: int
+    pred_depth: int
+    precision: str = "fp32"
+    batch: int = 16
+
+    @property
+    def label(self) -> str:
+        if self.size == "quickstart":
+            return f"quickstart {self.precision} b{self.batch}"
+        short = {"tiny": "T", "small": "S", "base": "B", "large": "L", "huge": "H"}[self.size]
+        return (f"ViT-{short}/{self.patch} {self.img}px pred{self.pred_depth} "
+                f"{self.precision} b{self.batch}")
+
+
+@dataclass(frozen=True)
+class Levers:
+    """Switches over the trainer's CPU defaults (all False = what the trainer does today).
+
+    glibc's malloc settings are process-wide, so ``keep_freed_memory`` is applied once at
+    start-up (``common.keep_freed_memory``) and only recorded here.
+    """
+
+    fused_adamw: bool = False  # torch.optim.AdamW(fused=True) instead of foreach
+    no_host_sync: bool = False  # skip the per-step float(loss) NaN guard
+    compile: bool = False  # torch.compile(encoder), torch.compile(predictor)
+    keep_freed_memory: bool = False  # mallopt: no mmap for big blocks, no trimming
+
+
+#: The trainer with the changes requested in docs/performance.md.
+RECOMMENDED = Levers(fused_adamw=True, keep_freed_memory=True)
+TODAY = Levers()
+
+
+def default_levers() -> Levers:
+    return TODAY if AS_TODAY["on"] else RECOMMENDED
+
+
+def recipe_for(cfg: StepConfig) -> Any:
+    """A validated recipe: the reference I-JEPA settings at the config's size."""
+    if cfg.size == "quickstart":
+        from common import REPO
+
+        return load_recipe(REPO / "recipes" / "quickstart.toml",
+                           [f"train.precision={cfg.precision!r}",
+                            f"train.batch_size={cfg.batch}"])
+    grid = cfg.img // cfg.patch
+    return validate_recipe({
+        "data": {"kind": "synthetic", "img_size": cfg.img},
+        "encoder": {"kind": "vit", "size": cfg.size, "patch_size": cfg.patch},
+        "predictor": {"kind": "vit_predictor", "embed_dim": 384, "depth": cfg.pred_depth},
+        # min_keep 10 is the reference's at 224 px; an 8x8 grid needs 4 (see the masker).
+        "masker": {"kind": "multiblock", "num_targets": 4, "target_scale": [0.15, 0.2],
+                   "context_scale": [0.85, 1.0], "min_keep": 10 if grid >= 14 else 4},
+        "train": {"batch_size": cfg.batch, "precision": cfg.precision},
+    }, f"<benchmark {cfg.label}>")
+
+
+def sample_masks(recipe: Any, grid: tuple[int, int], batch: int, count: int) -> list[Masks]:
+    """``count`` mask batches of the recipe's masker, steps 0..count-1, fixed seeds."""
+    import warnings
+
+    masker = build_masker(recipe.masker, grid=grid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # relaxed contexts on tiny grids are expected
+        return [masker.sample(batch, step, torch.Generator().manual_seed(1000 + step))
+                for step in range(count)]
+
+
+class TrainStep:
+    """One optimizer step of the trainer, on the CPU, with the given levers."""
+
+    def __init__(self, recipe: Any, levers: Levers = TODAY) -> None:
+        torch.manual_seed(0)
+        model = build_model(recipe)
+        self.recipe = recipe
+        self.precision: str = recipe.train.precision
+        self.levers = levers
+        self.encoder, self.target_encoder, self.predictor = (
+            model.encoder, model.target_encoder, model.predictor)
+        self.loss_fn = build_loss(recipe.loss)
+        o = recipe.optim
+        lengths = ScheduleLengths(1000, 100, o.warmup_epochs, o.ipe_scale)
+        self.updater = build_target_updater(recipe.target_updater,
+                                            total_steps=lengths.momentum_steps)
+        self.optimizer = build_adamw([self.encoder, self.predictor], betas=o.betas, eps=o.eps,
+                                     fused=levers.fused_adamw)
+        self.schedule = OptimSchedule(self.optimizer, lengths, start_lr=o.start_lr, lr=o.lr,
+                                      final_lr=o.final_lr, wd=o.weight_decay,
+                                      final_wd=o.final_weight_decay)
+        self.train_encoder: torch.nn.Module = self.encoder
+        self.train_predictor: torch.nn.Module = self.predictor
+        if levers.compile:
+            self.train_encoder = torch.compile(self.encoder)
+            self.train_predictor = torch.compile(self.predictor)
+        self.step = 0
+
+    def forward(self, images: torch.Tensor, masks: Masks) -> torch.Tensor:
+        out = jepa_forward(self.train_encoder, self.train_predictor, self.target_encoder,
+                           self.loss_fn, images, masks, precision=self.precision)
+        return out.loss
+
+    def __call__(self, images: torch.Tensor, masks: Masks) -> torch.Tensor:
+        self.step += 1
+        self.schedule.apply(self.step)
+        loss = self.forward(images, masks)
+        if not self.levers.no_host_sync and not math.isfinite(float(loss.detach())):
+            raise RuntimeError("non-finite loss in the benchmark")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            self.updater.update(self.encoder, self.target_encoder, self.step)
+        return loss
+
+
+def count_flops(step: TrainStep, images: torch.Tensor, masks: Masks) -> int:
+    """FLOPs of one forward+backward, counted on meta copies (no compute, same shapes)."""
+    meta = copy.copy(step)
+    meta.precision = "fp32"  # autocast has no meta device; bf16 runs the same matmuls
+    meta.encoder = copy.deepcopy(step.encoder).to("meta")
+    meta.predictor = copy.deepcopy(step.predictor).to("meta")
+    meta.target_encoder = copy.deepcopy(step.target_encoder).to("meta")
+    meta.train_encoder, meta.train_predictor = meta.encoder, meta.predictor
+    with FlopCounterMode(display=False) as counter:
+        loss = meta.forward(images.to("meta"), masks.to("meta"))
+        loss.backward()
+    return int(counter.get_total_flops())
+
+
+def random_images(cfg_img: int, batch: int) -> torch.Tensor:
+    return torch.randn(batch, 3, cfg_img, cfg_img, generator=torch.Generator().manual_seed(0))
+
+
+def measure(cfg: StepConfig, *, repeats: int, levers: Levers | None = None,
+            ceilings: dict[str, float] | None = None) -> dict[str, Any]:
+    """Time ``repeats`` steps of ``cfg`` (after one untimed pass) and count their FLOPs."""
+    levers = levers or default_levers()
+    recipe = recipe_for(cfg)
+    step = TrainStep(recipe, levers)
+    images = random_images(recipe.img_size, cfg.batch)
+    masks = sample_masks(recipe, step.encoder.grid, cfg.batch, repeats)
+    flops = [count_flops(step, images, m) for m in masks]
+
+    tic = time.perf_counter()
+    for m in masks:
+        step(images, m)
+    # With torch.compile this pass compiles (every new shape, then once dynamic).
+    warm_s = time.perf_counter() - tic
+    busy = settle()
+    load = loadavg()
+    times = []
+    for m in masks:
+        tic = time.perf_counter()
+        step(images, m)
+        times.append(time.perf_counter() - tic)
+    per_step = [f / t / 1e9 for f, t in zip(flops, times, strict=True)]
+    t_med = median(times)
+    row: dict[str, Any] = {
+        "config": cfg.label, **asdict(cfg), **{f"lever_{k}": v for k, v in asdict(levers).items()},
+        "context_len": float(sum(m.context.shape[1] for m in masks) / len(masks)),
+        "target_len": float(sum(m.targets.shape[2] for m in masks) / len(masks)),
+        "ms_per_step": t_med * 1e3, "images_per_s": cfg.batch / t_med,
+        "gflop_per_step": sum(flops) / len(flops) / 1e9, "gflops": median(per_step),
+        "spread": spread(per_step), "loadavg": load, "busy_cores": busy, "warm_pass_s": warm_s,
+        "times_s": times,
+    }
+    if ceilings is not None:
+        ceiling = ceilings["bf16" if cfg.precision == "bf16" else "fp32"]
+        row["ceiling_gflops"] = ceiling
+        row["of_ceiling"] = row["gflops"] / ceiling
+    return row
+
+
+def ceilings() -> dict[str, float]:
+    """Best of three ceiling measurements per dtype: a ceiling is what the machine can do, and
+    other processes can only push a measurement down."""
+    return {name: max(matmul_ceiling(dtype) for _ in range(3))
+            for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+
+
+def matrix(quick: bool) -> list[StepConfig]:
+    if quick:
+        shapes = [("tiny", 64, 8, 12), ("small", 224, 16, 12)]
+    else:
+        shapes = [(s, img, p, d) for (img, p) in ((64, 8), (224, 16)) for s in ("tiny", "small")
+                  for d in (6, 12)]
+    return [StepConfig(s, img, p, d, prec) for s, img, p, d in shapes for prec in ("fp32", "bf16")]
+
+
+COLUMNS = ["config", "context_len", "target_len", "ms_per_step", "images_per_s",
+           "gflop_per_step", "gflops", "of_ceiling", "spread", "loadavg", "busy_cores"]
+
+
+def run(quick: bool = False, configs: Sequence[StepConfig] | None = None,
+        repeats: int | None = None) -> Result:
+    """Train-step speed over the model matrix, against this machine's matmul ceiling."""
+    peak = ceilings()
+    rows = []
+    for cfg in configs or matrix(quick):
+        n = repeats or (3 if cfg.img >= 224 else 5)
+        rows.append(measure(cfg, repeats=n, ceilings=peak))
+        rows[-1]["note"] = ""
+    result = Result("step", COLUMNS, rows, extra={"ceilings_gflops": peak})
+    result.notes.append(f"matmul ceiling (2048^2, same run): fp32 {peak['fp32']:.0f} GFLOP/s, "
+                        f"bf16 {peak['bf16']:.0f} GFLOP/s; threads {torch.get_num_threads()}; "
+                        f"levers {asdict(default_levers())}")
+    for row in rows:
+        key = f"step/{row['config']}"
+        result.metrics[f"{key}/images_per_s"] = Metric(row["images_per_s"])
+        result.metrics[f"{key}/of_ceiling"] = Metric(row["of_ceiling"])
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(script_main(run))
