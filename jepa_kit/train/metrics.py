@@ -65,7 +65,7 @@ class ProgressDisplay:
     def __init__(self, total_steps: int, start_step: int, *, enabled: bool = True,
                  console: Console | None = None) -> None:
         self.enabled = enabled
-        self.console = console or Console(highlight=False)
+        self.console = console or Console(highlight=False, soft_wrap=True)
         self.live = enabled and sys.stdout.isatty()
         self.total = total_steps
         self._start = time.perf_counter()
