@@ -26,6 +26,7 @@ import torch
 
 from jepa_kit.encoders.vit import VIT_SIZES, ViTEncoder
 from jepa_kit.layers import sincos_2d
+from jepa_kit.maskers.multiblock import MultiBlockMasker
 from jepa_kit.predictors.vit_predictor import ViTPredictor
 
 StateDict = dict[str, torch.Tensor]
@@ -59,11 +60,21 @@ class ReferenceWeights:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def recipe_fragment(self) -> dict[str, Any]:
-        return {
+        """The partial recipe stored with an imported checkpoint.
+
+        A masker section is included only when the default multi-block masker cannot mask this
+        patch grid (small checkpoints), so that the fragment validates as a recipe on its own.
+        """
+        fragment: dict[str, Any] = {
             "encoder": dict(self.encoder_config),
             "predictor": dict(self.predictor_config),
             "data": {"img_size": self.img_size},
         }
+        side = self.img_size // int(self.encoder_config["patch_size"])
+        masker = masker_for_grid((side, side))
+        if masker:
+            fragment["masker"] = masker
+        return fragment
 
     def build_modules(self) -> tuple[ViTEncoder, ViTEncoder, ViTPredictor]:
         """(encoder, target encoder, predictor) holding these weights, loaded ``strict=True``.
@@ -87,6 +98,29 @@ class ReferenceWeights:
             )
         predictor.load_state_dict(_clone(self.predictor), strict=True, assign=True)
         return encoder, modules[1], predictor
+
+
+def masker_for_grid(grid: tuple[int, int]) -> dict[str, Any]:
+    """Overrides of the default multi-block masker that let it mask ``grid``; {} if none needed.
+
+    The defaults (min_keep 10) cannot mask small grids; the largest ``min_keep`` that works in
+    the default mode is kept, trying the other mode only when no ``min_keep`` works.
+    """
+    default = MultiBlockMasker.Config()
+    try:
+        default.check_grid(grid)
+        return {}
+    except ValueError:
+        pass
+    for mode in sorted(("uniform", "reference"), key=lambda m: m != default.mode):
+        for min_keep in range(default.min_keep - 1, -1, -1):
+            overrides: dict[str, Any] = {"kind": "multiblock", "mode": mode, "min_keep": min_keep}
+            try:
+                MultiBlockMasker.Config(**overrides).check_grid(grid)
+            except ValueError:
+                continue
+            return overrides
+    return {"kind": "multiblock", "mode": "uniform", "min_keep": 0}
 
 
 def load_reference_checkpoint(path: str | Path, num_heads: int | None = None) -> ReferenceWeights:

@@ -48,15 +48,22 @@ def test_random_init_is_the_runs_step0_encoder(checkpoint: Path) -> None:
 
 
 def test_partial_recipe_of_an_imported_checkpoint(fixtures_dir: Path, tmp_path: Path) -> None:
-    # import-reference writes encoder, predictor and data.img_size only; defaults fill the rest.
+    # import-reference writes encoder, predictor, data.img_size and, on grids too small for the
+    # default masker, a masker that fits; defaults fill the rest.
     path = import_reference(fixtures_dir / "tiny_checkpoint.pth.tar", tmp_path)
     state = load_checkpoint(path)
-    assert set(state["recipe"]) == {"encoder", "predictor", "data"}
-    # The tiny fixture's 8x8 grid is too small for the default masker's min_keep; the message
-    # says why that does not matter for evaluation and what to set.
+    assert set(state["recipe"]) == {"encoder", "predictor", "data", "masker"}
+    encoder, recipe = load_encoder(path)
+    assert _same(encoder, state["target_encoder"]) and recipe.img_size == 32
+    assert recipe.data.kind == "synthetic" and recipe.masker.min_keep == 7
+
+    # A fragment whose masker cannot mask the 8x8 grid: the message says why that does not
+    # matter for evaluation and what to set.
+    del state["recipe"]["masker"]
+    bare = save_checkpoint(tmp_path / "bare.pt", state)
     with pytest.raises(UserError, match=r"(?s)masker\.min_keep.*evaluation does not use"):
-        load_encoder(path)
-    loaded = load_encoder_from_checkpoint(path, overrides=["masker.min_keep=4"])
+        load_encoder(bare)
+    loaded = load_encoder_from_checkpoint(bare, overrides=["masker.min_keep=4"])
     assert _same(loaded.encoder, state["target_encoder"]) and loaded.step == 0
     assert loaded.recipe.data.kind == "synthetic" and loaded.recipe.img_size == 32
 

@@ -14,6 +14,7 @@ from jepa_kit.interop import import_reference, infer_num_heads, load_reference_c
 from jepa_kit.interop.reference import _mlp_ratio
 from jepa_kit.ops.masks import apply_masks
 from jepa_kit.predictors.vit_predictor import ViTPredictor
+from jepa_kit.recipe import validate_recipe
 from jepa_kit.train.checkpoint import load_checkpoint
 from tests.conftest import FIXTURES
 
@@ -54,7 +55,10 @@ def test_architecture_is_read_off_the_shapes() -> None:
         "predictor": {"kind": "vit_predictor", "embed_dim": 48, "depth": 2, "num_heads": 3,
                       "mlp_ratio": 4.0, "qkv_bias": True},
         "data": {"img_size": 32},
+        # 8x8 patches: the default min_keep=10 cannot be met there, the largest that can is kept
+        "masker": {"kind": "multiblock", "mode": "uniform", "min_keep": 7},
     }
+    validate_recipe(weights.recipe_fragment())  # the fragment alone is a valid recipe
     assert weights.epoch == 1 and weights.loss == pytest.approx(0.47837722301483154)
     assert not any(k.startswith("module.") for k in weights.encoder)
     # the recipe sections validate as the components' configs
@@ -153,7 +157,7 @@ def test_import_reference_writes_a_loadable_checkpoint(tmp_path: Path, expected:
     assert ckpt["versions"]["jepa-kit"]
     assert math.isclose(ckpt["metrics"]["loss"], 0.47837722301483154)
     recipe = ckpt["recipe"]
-    assert recipe["data"] == {"img_size": 32}
+    assert recipe["data"] == {"img_size": 32} and recipe["masker"]["min_keep"] == 7
 
     # Rebuild from the checkpoint alone, as a resume or `init_from` would.
     encoder = ViTEncoder(ViTEncoder.Config(**recipe["encoder"]), img_size=32).eval()
