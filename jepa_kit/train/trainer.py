@@ -1,10 +1,11 @@
 """The training loop: set-up, resume, the step, logging, checkpoints, the non-finite guard.
 
 A run is a directory: ``recipe.toml`` (the resolved recipe), ``run.json`` (versions),
-``metrics.jsonl`` and ``checkpoints/step_XXXXXXXX.pt``. Every random stream is a function of the
-recipe's seed, the epoch, the batch counter and the rank, and every checkpoint holds the
-optimizer and RNG states, so a resumed run repeats the losses of an uninterrupted one bit for
-bit (on CPU in one process).
+``metrics.jsonl``, ``checkpoints/step_XXXXXXXX.pt`` and, once the loop has ended,
+``finished.json`` (final step, wall time; ``jepa_kit.train.finished``). Every random stream is
+a function of the recipe's seed, the epoch, the batch counter and the rank, and every
+checkpoint holds the optimizer and RNG states, so a resumed run repeats the losses of an
+uninterrupted one bit for bit (on CPU in one process).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from jepa_kit.train.checkpoint import (
     prune_checkpoints,
     save_checkpoint,
 )
+from jepa_kit.train.finished import clear_finished, write_finished
 from jepa_kit.train.metrics import MetricsLog, ProgressDisplay
 from jepa_kit.train.rng import capture_rng, restore_rng
 from jepa_kit.train.step import jepa_forward
@@ -232,7 +234,9 @@ class Trainer:
         log = MetricsLog(self.out / "metrics.jsonl", resume_step=self.step) \
             if self.dist.is_main else None
         if self.dist.is_main:
+            clear_finished(self.out)
             self._write_run_files()
+        start_step = self.step
         display = ProgressDisplay(self.total_steps, self.step, enabled=not self.quiet)
         if self.resumed_from is not None:
             display.message(f"resumed from {self.resumed_from} at step {self.step}")
@@ -285,6 +289,10 @@ class Trainer:
                 log.close()
         result.step = self.step
         elapsed = time.perf_counter() - wall
+        if self.dist.is_main:
+            write_finished(self.out, {"step": self.step, "total_steps": self.total_steps,
+                                      "epoch": self.epoch, "wall_s": round(elapsed, 3),
+                                      "resumed_from_step": start_step})
         last = result.losses[-1] if result.losses else math.nan
         display.message(f"finished at step {self.step}: loss {last:.4f}, {elapsed:.1f} s, "
                         f"run in {self.out}")

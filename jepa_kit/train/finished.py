@@ -1,0 +1,47 @@
+"""``finished.json``: the record a run writes when its loop ends normally.
+
+A final checkpoint alone does not say a run is done: a longer ``train.max_steps`` given on
+resume makes an old "last" checkpoint an intermediate one, and a run whose data ran short of
+``total_steps`` (skipped bad steps) ends without one. The trainer removes the record when a run
+(re)starts and writes it, atomically, when the loop ends, so its presence means "the run in this
+directory, with the ``recipe.toml`` beside it, reached its end". Sweeps skip such runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+FINISHED = "finished.json"
+
+
+def clear_finished(run_dir: Path) -> None:
+    (run_dir / FINISHED).unlink(missing_ok=True)
+
+
+def write_finished(run_dir: Path, record: dict[str, Any]) -> Path:
+    """Write ``record`` to ``run_dir/finished.json`` via a temporary file and a rename."""
+    path = run_dir / FINISHED
+    fd, tmp = tempfile.mkstemp(prefix=f".{FINISHED}.", suffix=".tmp", dir=run_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, indent=2) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_finished(run_dir: Path) -> dict[str, Any] | None:
+    """The finished record of ``run_dir``, or None when the run has not ended (or never ran)."""
+    try:
+        data = json.loads((run_dir / FINISHED).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
