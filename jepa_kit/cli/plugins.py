@@ -65,7 +65,8 @@ def plugins(
     columns = ["kind", "name", "class", "distribution", "version", *(["status"] if check else [])]
     table = Table(title="jepa-kit components")
     for col in columns:
-        table.add_column(col)
+        # fold, never ellipsise: a listing is read for the full class path and distribution
+        table.add_column(col, overflow="fold")
     for row in found:
         table.add_row(*(row[c] for c in columns))
     out.print(table)
