@@ -42,11 +42,13 @@ def _root(
 
 
 def _register_commands() -> None:
-    from jepa_kit.cli import interop, plugins, recipes, run
+    from jepa_kit.cli import compare, interop, plugins, recipes, run, sweep
 
     recipes.register(app)
     plugins.register(app)
     run.register(app)
+    sweep.register(app)
+    compare.register(app)
     interop.register(app)
     for optional in ("evaluate", "studies", "masks"):
         try:
