@@ -1,0 +1,189 @@
+"""Read finished (or running) runs into comparable numbers, grouped over seeds.
+
+Per run: the final loss (mean of the last ``last`` logged losses, which smooths the per-batch
+noise of one step), the last periodic kNN accuracy in ``metrics.jsonl`` (else an ``eval_knn.json``
+beside the run), the linear probe of ``eval_linear.json``, RankMe (mean of the last ``last``
+logged values), the median img/s over logged steps (the median ignores the slow first steps),
+and the wall time from ``finished.json``. Runs of one variant that differ only in their seed
+form a group: mean and sample standard deviation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jepa_kit.errors import UserError
+from jepa_kit.recipe import read_toml
+from jepa_kit.sweep.manifest import MANIFEST, read_manifest, variant_entries
+from jepa_kit.train.finished import read_finished
+from jepa_kit.train.metrics import read_metrics
+
+#: Metric key -> column title. Accuracies are fractions in [0, 1].
+BUILTIN: dict[str, str] = {
+    "loss": "final loss", "knn_top1": "kNN top-1", "linear_top1": "linear top-1",
+    "rankme": "RankMe", "images_per_s": "img/s", "wall_s": "wall (s)",
+}
+ALIASES = {"knn": "knn_top1", "linear": "linear_top1", "img/s": "images_per_s",
+           "throughput": "images_per_s", "wall": "wall_s", "time": "wall_s"}
+#: Keys that differ between seeds of one variant by design, never shown as a difference.
+SEED_KEYS = {"run.seed"}
+_SEED_SUFFIX = re.compile(r"-seed\d+$")
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    group: str
+    diff: list[str]
+    seed: int | None
+    steps: int
+    metrics: dict[str, float]
+    curve: list[tuple[int, float]] = field(default_factory=list)
+    resumed: bool = False
+
+
+@dataclass
+class Group:
+    name: str
+    diff: list[str]
+    runs: list[RunSummary]
+
+    def values(self, metric: str) -> list[float]:
+        return [r.metrics[metric] for r in self.runs if metric in r.metrics]
+
+    def mean_std(self, metric: str) -> tuple[float, float | None] | None:
+        values = self.values(metric)
+        if not values:
+            return None
+        return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def expand(paths: list[Path]) -> list[tuple[Path, dict[str, Any] | None]]:
+    """Run directories (a sweep directory gives its variants), each with its manifest entry."""
+    found: list[tuple[Path, dict[str, Any] | None]] = []
+    for path in paths:
+        manifest = read_manifest(path) if path.is_dir() else None
+        if manifest is not None:
+            runs = [(path / str(e.get("run_dir", e.get("name"))), e)
+                    for e in variant_entries(manifest)]
+            found += [(d, e) for d, e in runs if (d / "metrics.jsonl").exists()]
+        elif (path / "metrics.jsonl").exists():
+            found.append((path, None))
+        else:
+            raise UserError(f"{path}: neither a run directory (metrics.jsonl) nor a sweep "
+                            f"directory ({MANIFEST})")
+    if not found:
+        raise UserError("no runs to compare: the sweep directories hold no run with metrics yet")
+    return found
+
+
+def flat_recipe(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "recipe.toml"
+    if not path.is_file():
+        return {}
+
+    def walk(node: dict[str, Any], prefix: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if isinstance(value, dict):
+                out.update(walk(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    return walk(read_toml(path), "")
+
+
+def recipe_diff(run: dict[str, Any], base: dict[str, Any]) -> list[str]:
+    """``key=value`` for every resolved field of ``run`` that ``base`` lacks or sets otherwise;
+    a component swap shows as its ``kind`` plus the options that came with it."""
+    return [f"{key}={json.dumps(value)}" for key, value in run.items()
+            if key not in SEED_KEYS and base.get(key) != value]
+
+
+def _mean_last(rows: list[dict[str, Any]], key: str, last: int) -> float | None:
+    values = [float(r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+    return statistics.fmean(values[-last:]) if values else None
+
+
+def _eval_top1(run_dir: Path, protocol: str) -> float | None:
+    try:
+        data = json.loads((run_dir / f"eval_{protocol}.json").read_text())
+        return float(data["metrics"]["top1"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def summarize(run_dir: Path, *, group: str, diff: list[str], seed: int | None,
+              last: int = 5) -> RunSummary:
+    rows = read_metrics(run_dir / "metrics.jsonl")
+    train_rows = [r for r in rows if "loss" in r]
+    metrics: dict[str, float] = {}
+    for key in {k for r in train_rows for k, v in r.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)} - {"step", "epoch"}:
+        value = _mean_last(train_rows, key, last)
+        if value is not None:
+            metrics[key] = value
+    speeds = [float(r["images_per_s"]) for r in train_rows if "images_per_s" in r]
+    if speeds:
+        metrics["images_per_s"] = statistics.median(speeds)
+    knn = [float(r["knn_top1"]) for r in rows if "knn_top1" in r]
+    for key, value in (("knn_top1", knn[-1] if knn else _eval_top1(run_dir, "knn")),
+                       ("linear_top1", _eval_top1(run_dir, "linear"))):
+        if value is not None:
+            metrics[key] = value
+    finished = read_finished(run_dir)
+    if finished is not None and "wall_s" in finished:
+        metrics["wall_s"] = float(finished["wall_s"])
+    return RunSummary(
+        run_dir=run_dir, group=group, diff=diff, seed=seed,
+        steps=max((int(r.get("step", 0)) for r in rows), default=0), metrics=metrics,
+        curve=[(int(r["step"]), float(r["loss"])) for r in train_rows],
+        resumed=bool(finished and finished.get("resumed_from_step")),
+    )
+
+
+def collect(paths: list[Path], *, last: int = 5) -> list[Group]:
+    """Summaries of every run under ``paths``, grouped over seeds, in the order given."""
+    runs = expand(paths)
+    several_sweeps = len({d.parent for d, e in runs if e is not None}) > 1
+    base = flat_recipe(runs[0][0])
+    groups: dict[tuple[str, ...], Group] = {}
+    for run_dir, entry in runs:
+        recipe = flat_recipe(run_dir)
+        seed = recipe.get("run.seed")
+        if entry is not None:
+            diff = [o for o in entry.get("overrides", [])
+                    if o.partition("=")[0] not in SEED_KEYS]
+            name = str(entry.get("group", entry.get("name")))
+            if several_sweeps:
+                name = f"{run_dir.parent.name}/{name}"
+            key: tuple[str, ...] = ("sweep", str(run_dir.parent), name)
+        else:
+            diff = recipe_diff(recipe, base)
+            name = _SEED_SUFFIX.sub("", run_dir.name)
+            key = ("runs", *diff)
+        summary = summarize(run_dir, group=name, diff=diff,
+                            seed=seed if isinstance(seed, int) else None, last=last)
+        groups.setdefault(key, Group(name, diff, [])).runs.append(summary)
+    return list(groups.values())
+
+
+def resolve_metrics(groups: list[Group], wanted: list[str] | None) -> list[str]:
+    """The metric keys to show: ``wanted`` (aliases allowed), else every built-in present."""
+    present = {k for g in groups for r in g.runs for k in r.metrics}
+    if not wanted:
+        return [k for k in BUILTIN if k in present]
+    keys = []
+    for name in wanted:
+        key = ALIASES.get(name, name)
+        if key not in present:
+            known = ", ".join(sorted(present | {a for a, k in ALIASES.items() if k in present}))
+            raise UserError(f"--metric {name}: no run has it; available: {known}")
+        keys.append(key)
+    return keys
