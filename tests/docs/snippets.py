@@ -11,7 +11,8 @@ walkthrough's later steps see what its earlier steps made:
 - ``bash`` (and ``sh``, ``console``, ``shell``): every ``jepa-kit`` command (also behind
   ``torchrun -m jepa_kit`` or ``python -m jepa_kit``) is parsed by jepa-kit's own typer app, so
   its subcommand and flags must exist. The cheap ones (``validate``, ``show``, ``schema``,
-  ``plugins``, ``masks`` with few batches) run for real; for the expensive ones the recipe
+  ``plugins``, ``masks`` with few batches, anything with ``--dry-run``, ``import-reference``
+  and ``export`` when their input exists) run for real; for the expensive ones the recipe
   they name is loaded with their ``--set`` flags. ``bash scripts/X.sh`` must name a script;
   ``pip install -e ./DIR`` of a generated plugin registers its entry points in this process;
 - untagged and ``text`` blocks are prose (trees, outputs), except lines starting with
@@ -50,6 +51,8 @@ _NO_TEST = re.compile(r"^\s*<!--\s*no-test:\s*(?P<reason>.+?)\s*-->\s*$")
 #: Subcommands cheap enough to run for real (arguments and outputs stay small).
 RUN_FOR_REAL = {("validate",), ("show",), ("schema",), ("plugins",), ("plugins", "new"),
                 ("masks",)}
+#: Subcommands run for real when their input file exists in the sandbox (else parsed only).
+RUN_WITH_INPUT = {("import-reference",): "path", ("export",): "checkpoint"}
 #: Keeps ``jepa-kit masks`` quick when a snippet leaves its sampling at the defaults.
 SMALL_MASKS = {"--batches": "4", "--batch-size": "8", "--n": "2"}
 #: Checkpoint paths the docs use, made in every sandbox from the quickstart recipe.
@@ -64,6 +67,7 @@ class Block:
     lang: str
     code: str
     skip: str | None = None  # the no-test reason, when opted out
+    title: str | None = None  # ``title="path"``: the block is that file's content
 
     @property
     def id(self) -> str:
@@ -101,7 +105,9 @@ def extract(path: Path) -> list[Block]:
             j -= 1
         if j >= 0 and (opt := _NO_TEST.match(lines[j])):
             skip = opt["reason"]
-        blocks.append(Block(rel, start + 1, lang, "\n".join(body) + "\n", skip))
+        title = re.search(r'title="([^"]+)"', match["info"])
+        blocks.append(Block(rel, start + 1, lang, "\n".join(body) + "\n", skip,
+                            title[1] if title else None))
     return blocks
 
 
@@ -125,7 +131,7 @@ class Sandbox:
     @classmethod
     def create(cls, root: Path) -> Sandbox:
         root.mkdir(parents=True, exist_ok=True)
-        for name in ("recipes", "scripts", "plugins"):
+        for name in ("recipes", "scripts", "plugins", "tests"):
             (root / name).symlink_to(REPO / name, target_is_directory=True)
         for rel in CHECKPOINTS:
             _small_checkpoint(root / rel)
@@ -156,6 +162,7 @@ class Sandbox:
             reg._local.update(before)
         for mod in self.modules:
             sys.modules.pop(mod, None)
+        _forget_recipe_models()
         for entry in self.sys_path:
             if entry in sys.path:
                 sys.path.remove(entry)
@@ -198,6 +205,9 @@ class SnippetError(AssertionError):
 def check_block(block: Block, box: Sandbox) -> list[str]:
     """Check one block inside ``box``; returns notes on what was done, raises on a failure."""
     with box.cwd():
+        if block.title and Path(block.title).parent.is_dir():
+            # A file a walkthrough has the reader write: write it, then check it as code.
+            Path(block.title).write_text(block.code)
         if block.lang in COMMAND_LANGS:
             return check_commands(block, box)
         if block.lang == "python":
@@ -258,13 +268,32 @@ def check_python(block: Block, box: Sandbox) -> list[str]:
         raise SnippetError(f"{block.id}: {exc}") from None
     with _quiet():
         exec(code, namespace)
-    called = []
+    _forget_recipe_models()  # the snippet may have registered components
+    called = [*check_components(namespace)]
     for name, obj in list(namespace.items()):
         if name.startswith("test_") and callable(obj) and obj.__code__.co_argcount == 0:
             with _quiet():
                 obj()
             called.append(name)
     return ["executed" + (f"; called {', '.join(called)}" if called else "")]
+
+
+def check_components(namespace: dict[str, Any]) -> Iterator[str]:
+    """Run jepa_kit.testing's check on every concrete component class a snippet defines."""
+    import inspect
+
+    from jepa_kit import testing
+    from jepa_kit.registry import _base_class
+
+    module = namespace["__name__"]
+    for obj in list(namespace.values()):
+        if not (isinstance(obj, type) and obj.__module__ == module) or inspect.isabstract(obj):
+            continue
+        for kind in ("encoder", "predictor", "masker", "target_updater", "loss", "dataset"):
+            if issubclass(obj, _base_class(kind)):
+                with _quiet():
+                    getattr(testing, f"check_{kind}")(obj)
+                yield f"check_{kind}({obj.__name__})"
 
 
 def logical_lines(code: str) -> list[str]:
@@ -364,16 +393,28 @@ def install_generated(path: Path, box: Sandbox) -> str:
         return f"not checked: pip install -e {path} (no generated package there)"
     data = tomllib.loads(project.read_text())
     entry = str(path.resolve())
-    sys.path.insert(0, entry)
-    box.sys_path.append(entry)
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+        box.sys_path.append(entry)
+    for mod in [m for m, v in sys.modules.items()  # a re-install picks up edited files
+                if (getattr(v, "__file__", None) or "").startswith(entry)]:
+        del sys.modules[mod]
     kinds = {group: kind for kind, group in GROUPS.items()}
     for group, items in data["project"].get("entry-points", {}).items():
         for name, target in items.items():
             module, _, attr = target.partition(":")
             cls = getattr(importlib.import_module(module), attr)
-            registry(kinds[group]).register(name, cls)
+            registry(kinds[group]).register(name, cls, replace=True)
             box.registered.append((kinds[group], name))
+    _forget_recipe_models()
     return f"registered {path} in-process"
+
+
+def _forget_recipe_models() -> None:
+    """The recipe model is cached by component names; a re-registered class keeps its name."""
+    from jepa_kit.recipe import _recipe_model
+
+    _recipe_model.cache_clear()
 
 
 def click_app() -> Any:
@@ -435,7 +476,8 @@ def check_jepa(argv: list[str], box: Sandbox) -> str:
     argv = expand(argv)
     path, ctx = parse_cli(argv)
     shown = shlex.join(["jepa-kit", *argv])
-    if path in RUN_FOR_REAL:
+    if path in RUN_FOR_REAL or "--dry-run" in argv or (
+            path in RUN_WITH_INPUT and Path(ctx.params[RUN_WITH_INPUT[path]]).exists()):
         if path == ("masks",):
             argv = argv + [f for k, v in SMALL_MASKS.items() if k not in argv for f in (k, v)]
         code, output = run_cli(argv)
