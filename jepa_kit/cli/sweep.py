@@ -79,20 +79,30 @@ def sweep(
         validate_plan(plan)
         table = Table(title=f"{plan.source}: {len(plan.variants)} runs in {sweep_dir}")
         table.add_column("run")
-        table.add_column("overrides")
+        table.add_column("overrides of the base recipe")
         for variant in plan.variants:
-            table.add_row(variant.name, " ".join(plan.overrides(variant)) or "(base recipe)")
+            seed = [] if variant.seed is None else [f"run.seed={variant.seed}"]
+            own = [*variant.overrides, *seed]
+            table.add_row(variant.name, " ".join(own) or "(none)")
         out.print(table)
+        out.print(f"base: {plan.base}" + (f"; every run also: {' '.join(plan.common)}"
+                                          if plan.common else ""))
         return
 
     from jepa_kit.sweep.runner import run_sweep
 
-    result = run_sweep(plan, sweep_dir, device=device, quiet=quiet, console=out)
+    try:
+        result = run_sweep(plan, sweep_dir, device=device, quiet=quiet, console=out)
+    except KeyboardInterrupt:
+        out.print(f"interrupted; the same command resumes the sweep in {sweep_dir}")
+        # Not typer.Exit: under main()'s standalone_mode=False click returns its code, and
+        # main() then exits 0.
+        raise SystemExit(130) from None
     out.print(f"sweep done: {len(result.ran)} ran, {len(result.resumed)} resumed, "
               f"{len(result.skipped)} skipped, {len(result.failed)} failed; "
               f"compare with: jepa-kit compare {sweep_dir}")
     if result.failed:
-        raise typer.Exit(1)
+        raise SystemExit(1)
 
 
 def register(app: typer.Typer) -> None:

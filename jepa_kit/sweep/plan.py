@@ -109,7 +109,7 @@ def grid_variants(items: Sequence[str]) -> list[Variant]:
     variants = []
     for combo in itertools.product(*(values for _, values in axes)):
         overrides = tuple(f"{key}={value}" for key, value in zip(keys, combo, strict=True))
-        name = "+".join(safe_name(f"{_axis_label(key, keys)}-{value}")
+        name = "+".join(f"{safe_name(_axis_label(key, keys))}-{safe_name(value)}"
                         for key, value in zip(keys, combo, strict=True))
         variants.append(Variant(name, kind_first(overrides)))
     return variants
