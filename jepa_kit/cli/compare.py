@@ -42,8 +42,10 @@ def cell(group: Group, metric: str) -> str:
 
 def render(groups: list[Group], metrics: list[str], last: int) -> Table:
     several = any(len(g.runs) > 1 for g in groups)
-    table = Table(title=f"final loss: mean of the last {last} logged; "
-                  + ("mean ± std over seeds" if several else "one run per variant"))
+    notes = [f"final values: mean of the last {last} logged"] if set(metrics) - {
+        "knn_top1", "linear_top1", "images_per_s", "wall_s"} else []
+    notes.append("mean ± std over seeds" if several else "one run per variant")
+    table = Table(title="; ".join(notes))
     table.add_column("variant")
     table.add_column("vs base")
     if several:

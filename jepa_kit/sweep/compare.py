@@ -1,11 +1,12 @@
 """Read finished (or running) runs into comparable numbers, grouped over seeds.
 
 Per run: the final loss (mean of the last ``last`` logged losses, which smooths the per-batch
-noise of one step), the last periodic kNN accuracy in ``metrics.jsonl`` (else an ``eval_knn.json``
-beside the run), the linear probe of ``eval_linear.json``, RankMe (mean of the last ``last``
-logged values), the median img/s over logged steps (the median ignores the slow first steps),
-and the wall time from ``finished.json``. Runs of one variant that differ only in their seed
-form a group: mean and sample standard deviation.
+noise of one step), the last periodic kNN accuracy in ``metrics.jsonl`` (or the
+``eval_knn.json`` beside the run if that scored a later checkpoint), the linear probe of
+``eval_linear.json``, RankMe (mean of the last ``last`` logged values), the median img/s over
+logged steps (the median ignores the slow first steps), and the wall time from
+``finished.json``. Runs of one variant that differ only in their seed form a group: mean and
+sample standard deviation.
 """
 
 from __future__ import annotations
@@ -111,10 +112,11 @@ def _mean_last(rows: list[dict[str, Any]], key: str, last: int) -> float | None:
     return statistics.fmean(values[-last:]) if values else None
 
 
-def _eval_top1(run_dir: Path, protocol: str) -> float | None:
+def _eval_top1(run_dir: Path, protocol: str) -> tuple[int, float] | None:
+    """(checkpoint step, top-1) of ``jepa-kit eval PROTOCOL``'s JSON beside the run."""
     try:
         data = json.loads((run_dir / f"eval_{protocol}.json").read_text())
-        return float(data["metrics"]["top1"])
+        return int(data["checkpoint_step"]), float(data["metrics"]["top1"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -132,11 +134,14 @@ def summarize(run_dir: Path, *, group: str, diff: list[str], seed: int | None,
     speeds = [float(r["images_per_s"]) for r in train_rows if "images_per_s" in r]
     if speeds:
         metrics["images_per_s"] = statistics.median(speeds)
-    knn = [float(r["knn_top1"]) for r in rows if "knn_top1" in r]
-    for key, value in (("knn_top1", knn[-1] if knn else _eval_top1(run_dir, "knn")),
-                       ("linear_top1", _eval_top1(run_dir, "linear"))):
-        if value is not None:
-            metrics[key] = value
+    # The periodic kNN and `jepa-kit eval knn` run one protocol: the later of the two wins.
+    knn = [(int(r.get("step", 0)), float(r["knn_top1"])) for r in rows if "knn_top1" in r]
+    candidates = [*knn[-1:], *filter(None, [_eval_top1(run_dir, "knn")])]
+    if candidates:
+        metrics["knn_top1"] = max(candidates, key=lambda c: c[0])[1]
+    linear = _eval_top1(run_dir, "linear")
+    if linear is not None:
+        metrics["linear_top1"] = linear[1]
     finished = read_finished(run_dir)
     if finished is not None and "wall_s" in finished:
         metrics["wall_s"] = float(finished["wall_s"])

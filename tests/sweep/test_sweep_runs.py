@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -165,3 +166,18 @@ def test_changed_overrides_in_an_existing_sweep_dir_are_refused(
     code, _, err = cli(capsys, "sweep", str(QUICKSTART), "--grid", "predictor.depth=1,2",
                        "--seeds", "0,1", *sets(*SMALL), "-o", str(sweep_dir), "-q")
     assert code == 2 and "other shared overrides" in err
+
+
+def test_eval_json_beside_a_run_fills_knn_and_linear(
+        sweep_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(sweep_dir / "depth-1-seed0", run)
+    for protocol, step, top1 in (("knn", 99, 0.75), ("linear", 4, 0.5)):
+        (run / f"eval_{protocol}.json").write_text(json.dumps(
+            {"checkpoint_step": step, "metrics": {"top1": top1}}))
+    csv_path = tmp_path / "one.csv"
+    code, out, err = cli(capsys, "compare", str(run), "--csv", str(csv_path))
+    assert code == 0, err
+    assert "75.0%" in out and "50.0%" in out and "linear top-1" in out
+    [row] = list(csv.DictReader(csv_path.open()))
+    assert (float(row["knn_top1"]), float(row["linear_top1"])) == (0.75, 0.5)
