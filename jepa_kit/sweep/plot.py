@@ -60,7 +60,7 @@ def plot_comparison(groups: list[Group], metrics: list[str], path: Path) -> Path
         stats = [g.mean_std(metric) for g in groups]
         means = [s[0] if s else 0.0 for s in stats]
         errors = [s[1] or 0.0 if s else 0.0 for s in stats]
-        ax.bar(range(len(groups)), means, yerr=errors, capsize=3,
+        ax.bar(range(len(groups)), means, yerr=errors if any(errors) else None, capsize=3,
                color=[colors[i % len(colors)] for i in range(len(groups))])
         ax.set_xticks(range(len(groups)), names, rotation=30, ha="right", fontsize="small")
         ax.set_title(BUILTIN.get(metric, metric))
