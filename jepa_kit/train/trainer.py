@@ -145,8 +145,10 @@ class Trainer:
             self.total_steps = min(self.total_steps, t.max_steps)
         self.updater = build_target_updater(r.target_updater,
                                             total_steps=self.lengths.momentum_steps)
+        # The fused kernel is a single pass over every parameter; on CPU it measured ~3x faster
+        # than foreach for ViT-S (benchmarks/bench_levers.py).
         self.optimizer = build_adamw([self.encoder, self.predictor], betas=o.betas, eps=o.eps,
-                                     fused=self.device.type == "cuda")
+                                     fused=self.device.type in ("cuda", "cpu"))
         self.schedule = OptimSchedule(self.optimizer, self.lengths, start_lr=o.start_lr, lr=o.lr,
                                       final_lr=o.final_lr, wd=o.weight_decay,
                                       final_wd=o.final_weight_decay)
