@@ -83,21 +83,21 @@ def expand(paths: list[Path]) -> list[tuple[Path, dict[str, Any] | None]]:
     return found
 
 
+def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested recipe dict as ``{"dotted.key": value}``."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def flat_recipe(run_dir: Path) -> dict[str, Any]:
+    """The resolved ``recipe.toml`` of a run, flattened; empty when there is none."""
     path = run_dir / "recipe.toml"
-    if not path.is_file():
-        return {}
-
-    def walk(node: dict[str, Any], prefix: str) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            if isinstance(value, dict):
-                out.update(walk(value, f"{prefix}{key}."))
-            else:
-                out[f"{prefix}{key}"] = value
-        return out
-
-    return walk(read_toml(path), "")
+    return flatten(read_toml(path)) if path.is_file() else {}
 
 
 def recipe_diff(run: dict[str, Any], base: dict[str, Any]) -> list[str]:

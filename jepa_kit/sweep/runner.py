@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 
 from jepa_kit import __version__
-from jepa_kit.recipe import recipe_to_toml
+from jepa_kit.recipe import recipe_to_dict, recipe_to_toml
 from jepa_kit.sweep.manifest import FORMAT, read_manifest, variant_entries, write_manifest
 from jepa_kit.sweep.plan import SweepError, SweepPlan, Variant, validate_plan
 from jepa_kit.train.finished import read_finished
@@ -41,6 +41,24 @@ def is_finished(run_dir: Path, recipe: Any) -> bool:
 
 def holds_run(run_dir: Path) -> bool:
     return (run_dir / "metrics.jsonl").exists() or (run_dir / "checkpoints").is_dir()
+
+
+def check_run_dirs(plan: SweepPlan, sweep_dir: Path, recipes: dict[str, Any]) -> None:
+    """Refuse before training anything if a variant's directory holds a run of another recipe
+    (the base recipe or the ablation file changed since): resuming it would mix the two."""
+    from jepa_kit.sweep.compare import flat_recipe, flatten, recipe_diff
+
+    clashes = []
+    for variant in plan.variants:
+        old = flat_recipe(sweep_dir / variant.name)
+        new = flatten(recipe_to_dict(recipes[variant.name]))
+        changed = recipe_diff(new, old) if old else []
+        if changed:
+            shown = " ".join(changed[:4]) + (" ..." if len(changed) > 4 else "")
+            clashes.append(f"variant {variant.name!r}: the recipe now sets {shown}")
+    if clashes:
+        raise SweepError(f"{sweep_dir} holds runs of other recipes; choose another --output-dir "
+                         "or delete them (nothing was run)\n  " + "\n  ".join(clashes))
 
 
 def _entry(plan: SweepPlan, variant: Variant, status: str) -> dict[str, Any]:
@@ -81,6 +99,7 @@ def run_sweep(plan: SweepPlan, sweep_dir: Path, *, device: str | None = None,
     console = console or Console(highlight=False, soft_wrap=True)
     recipes = validate_plan(plan)
     manifest = _merge_manifest(plan, sweep_dir)
+    check_run_dirs(plan, sweep_dir, recipes)
     entries = {e["name"]: e for e in variant_entries(manifest)}
     write_manifest(sweep_dir, manifest)
     result = SweepResult(sweep_dir)

@@ -181,3 +181,16 @@ def test_eval_json_beside_a_run_fills_knn_and_linear(
     assert "75.0%" in out and "50.0%" in out and "linear top-1" in out
     [row] = list(csv.DictReader(csv_path.open()))
     assert (float(row["knn_top1"]), float(row["linear_top1"])) == (0.75, 0.5)
+
+
+def test_runs_of_another_base_recipe_are_refused_before_training(
+        sweep_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = tmp_path / "edited.toml"
+    base.write_text(f'extends = "{QUICKSTART}"\n[optim]\nlr = 0.00123\n')
+    before = (sweep_dir / "sweep.json").read_text()
+    code, _, err = cli(capsys, "sweep", str(base), "--grid", "predictor.depth=1,2", "--seeds",
+                       "0,1", *sets(*SMALL, "eval.every_epochs=1"), "-o", str(sweep_dir))
+    assert code == 2
+    assert "holds runs of other recipes" in err and "variant 'depth-1-seed0'" in err
+    assert "optim.lr=0.00123" in err
+    assert (sweep_dir / "sweep.json").read_text() == before
