@@ -149,7 +149,7 @@ def _component_union(kind: str) -> Any:
 
 
 @functools.cache
-def _recipe_model(signature: tuple[tuple[str, ...], ...]) -> type[BaseModel]:
+def _recipe_model(signature: tuple[tuple[int, tuple[str, ...]], ...]) -> type[BaseModel]:
     fields: dict[str, Any] = {
         "run": (RunSection, Field(default_factory=RunSection)),
         "optim": (OptimSection, Field(default_factory=OptimSection)),
@@ -201,7 +201,9 @@ class RecipeBase(Section):
 
 def recipe_model() -> type[BaseModel]:
     """The recipe model over the components installed now."""
-    signature = tuple(tuple(registry(k).names()) for k in COMPONENT_SECTIONS.values())
+    signature = tuple(
+        (registry(k).generation, tuple(registry(k).names())) for k in COMPONENT_SECTIONS.values()
+    )
     return _recipe_model(signature)
 
 

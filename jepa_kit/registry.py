@@ -121,6 +121,9 @@ class Registry:
         self.group = GROUPS[kind]
         self._entries: dict[str, Entry] | None = None
         self._local: dict[str, Entry] = {}
+        #: Bumped on every change, so caches keyed on it (the recipe model) see replacements
+        #: under an unchanged name.
+        self.generation = 0
 
     # -- discovery -------------------------------------------------------------------------
     def _discover(self) -> dict[str, Entry]:
@@ -156,6 +159,7 @@ class Registry:
     def refresh(self) -> None:
         """Forget what was discovered (after installing or removing a package)."""
         self._entries = None
+        self.generation += 1
 
     # -- listing ---------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -230,10 +234,12 @@ class Registry:
         self._local[name] = Entry(
             self.kind, name, f"{cls.__module__}:{cls.__qualname__}", IN_PROCESS, "-", cls
         )
+        self.generation += 1
         return cls
 
     def unregister(self, name: str) -> None:
-        self._local.pop(name, None)
+        if self._local.pop(name, None) is not None:
+            self.generation += 1
 
 
 REGISTRIES: dict[str, Registry] = {kind: Registry(kind) for kind in GROUPS}

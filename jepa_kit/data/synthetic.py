@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from jepa_kit.data.base import Dataset, DatasetConfig
 
@@ -53,6 +53,19 @@ class SyntheticShapesConfig(DatasetConfig):
     seed: int = Field(
         0, ge=0, le=2**32 - 1, description="Seed of the image content (independent of run.seed)."
     )
+    object_scale: tuple[float, float] = Field(
+        (0.22, 0.4),
+        description="Range of the shape's radius as a fraction of native_size; larger shapes put "
+        "more of every image's patches on the shape.",
+    )
+
+    @model_validator(mode="after")
+    def _check_object_scale(self) -> SyntheticShapesConfig:
+        lo, hi = self.object_scale
+        if not 0.05 <= lo <= hi <= 0.8:
+            raise ValueError(f"data.object_scale must satisfy 0.05 <= min <= max <= 0.8, got "
+                             f"({lo}, {hi})")
+        return self
 
 
 def _shape_mask(name: str, u: np.ndarray, v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -102,10 +115,11 @@ def _contrasting_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarr
     return bg, fg
 
 
-def draw_shape(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
+def draw_shape(label: int, size: int, rng: np.random.Generator,
+               object_scale: tuple[float, float] = (0.22, 0.4)) -> np.ndarray:
     """One image of class ``CLASS_NAMES[label]`` as uint8 (3, size, size)."""
     bg, fg = _contrasting_colours(rng)
-    radius = rng.uniform(0.22, 0.4) * size
+    radius = rng.uniform(*object_scale) * size
     # Keep most of the shape inside the frame: the centre stays 0.6 radius from each border.
     cy, cx = rng.uniform(0.6 * radius, size - 0.6 * radius, 2)
     theta = rng.uniform(0.0, 2.0 * math.pi)
@@ -156,4 +170,5 @@ class SyntheticShapes(Dataset):
             raise IndexError(f"index {index} out of range for {self._size} images")
         rng = np.random.default_rng([self.config.seed, self._split_key, index])
         label = self.label(index)
-        return torch.from_numpy(draw_shape(label, self.config.native_size, rng)), label
+        return torch.from_numpy(draw_shape(label, self.config.native_size, rng,
+                                           self.config.object_scale)), label

@@ -162,7 +162,6 @@ class Sandbox:
             reg._local.update(before)
         for mod in self.modules:
             sys.modules.pop(mod, None)
-        _forget_recipe_models()
         for entry in self.sys_path:
             if entry in sys.path:
                 sys.path.remove(entry)
@@ -268,7 +267,6 @@ def check_python(block: Block, box: Sandbox) -> list[str]:
         raise SnippetError(f"{block.id}: {exc}") from None
     with _quiet():
         exec(code, namespace)
-    _forget_recipe_models()  # the snippet may have registered components
     called = [*check_components(namespace)]
     for name, obj in list(namespace.items()):
         if name.startswith("test_") and callable(obj) and obj.__code__.co_argcount == 0:
@@ -406,15 +404,7 @@ def install_generated(path: Path, box: Sandbox) -> str:
             cls = getattr(importlib.import_module(module), attr)
             registry(kinds[group]).register(name, cls, replace=True)
             box.registered.append((kinds[group], name))
-    _forget_recipe_models()
     return f"registered {path} in-process"
-
-
-def _forget_recipe_models() -> None:
-    """The recipe model is cached by component names; a re-registered class keeps its name."""
-    from jepa_kit.recipe import _recipe_model
-
-    _recipe_model.cache_clear()
 
 
 def click_app() -> Any:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
+import torch
+from pydantic import Field
 
+from jepa_kit.losses.base import Loss, LossConfig
 from jepa_kit.recipe import (
     RecipeError,
     apply_overrides,
@@ -13,11 +17,14 @@ from jepa_kit.recipe import (
     parse_value,
     recipe_schema,
     recipe_to_toml,
+    validate_recipe,
 )
+from jepa_kit.registry import registry
 from tests.conftest import REPO
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
-SHIPPED = sorted((REPO / "recipes").rglob("*.toml"))
+# Ablation files (recipes/ablations/) name a base recipe and variants; tests/sweep checks them.
+SHIPPED = sorted((REPO / "recipes").glob("*.toml"))
 
 
 def problems(path: Path, *overrides: str) -> list[tuple[str, str]]:
@@ -123,3 +130,35 @@ def test_schema_covers_installed_components() -> None:
     assert set(schema["properties"]) >= {"run", "data", "encoder", "masker", "train"}
     text = str(schema)
     assert "multiblock" in text and "smooth_l1" in text and "vit_predictor" in text
+
+
+
+class _ScaledL1(Loss):
+    class Config(LossConfig):
+        kind: Literal["scaled_l1"] = "scaled_l1"
+        alpha: float = Field(1.0, gt=0, description="Factor.")
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+
+    def forward(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return (predictions - targets).abs().mean()
+
+
+class _ScaledL1Renamed(_ScaledL1):
+    class Config(LossConfig):
+        kind: Literal["scaled_l1"] = "scaled_l1"
+        beta: float = Field(1.0, gt=0, description="Factor.")
+
+
+def test_replacing_a_component_under_its_name_updates_the_recipe_model() -> None:
+    losses = registry("loss")
+    try:
+        losses.register("scaled_l1", _ScaledL1)
+        assert validate_recipe({"loss": {"kind": "scaled_l1", "alpha": 2.0}}).loss.alpha == 2.0
+        losses.register("scaled_l1", _ScaledL1Renamed, replace=True)
+        assert validate_recipe({"loss": {"kind": "scaled_l1", "beta": 3.0}}).loss.beta == 3.0
+        with pytest.raises(RecipeError, match=r"loss\.alpha"):
+            validate_recipe({"loss": {"kind": "scaled_l1", "alpha": 2.0}})
+    finally:
+        losses.unregister("scaled_l1")
