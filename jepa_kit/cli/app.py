@@ -11,6 +11,7 @@ import traceback
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from jepa_kit import __version__
 from jepa_kit.errors import UserError
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, standalone_mode=False)
+        # Outside standalone mode click returns an Exit's code instead of raising it.
+        returned = app(args=argv, standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as exc:
         if debug:
             traceback.print_exc()
-        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(2)
     except Exception as exc:
         # Usage errors (bad flag, bad value) carry their own message and exit code 2; typer
@@ -86,6 +88,6 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()  # type: ignore[attr-defined]
             sys.exit(code)
         traceback.print_exc()
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}")
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}")
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(returned if isinstance(returned, int) else 0)

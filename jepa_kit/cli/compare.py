@@ -9,14 +9,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from jepa_kit.errors import UserError
 from jepa_kit.sweep.compare import BUILTIN, Group, RunSummary, collect, resolve_metrics
 
 # Off a terminal (CI logs, `> table.txt`) rich would squeeze the table into 80 columns.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 PERCENT = {"knn_top1", "linear_top1"}
 
 
@@ -129,12 +127,7 @@ def compare(
     if plot_path is not None:
         from jepa_kit.sweep.plot import require_matplotlib
 
-        try:
-            require_matplotlib()  # before any work: say at once what is missing
-        except UserError as exc:
-            # Printed here, not by the app's handler: its rich markup would eat "[plot]".
-            err.print(Text.assemble(("error:", "bold red"), f" {exc}"))
-            raise SystemExit(2) from None  # see jepa_kit.cli.sweep on typer.Exit
+        require_matplotlib()  # before any work: say at once what is missing
         if plot_path.suffix.lower() != ".png":
             raise UserError(f"--plot {plot_path}: expected a .png file")
     groups = collect(paths, last=last)

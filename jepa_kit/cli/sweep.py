@@ -95,14 +95,12 @@ def sweep(
         result = run_sweep(plan, sweep_dir, device=device, quiet=quiet, console=out)
     except KeyboardInterrupt:
         out.print(f"interrupted; the same command resumes the sweep in {sweep_dir}")
-        # Not typer.Exit: under main()'s standalone_mode=False click returns its code, and
-        # main() then exits 0.
-        raise SystemExit(130) from None
+        raise typer.Exit(130) from None
     out.print(f"sweep done: {len(result.ran)} ran, {len(result.resumed)} resumed, "
               f"{len(result.skipped)} skipped, {len(result.failed)} failed; "
               f"compare with: jepa-kit compare {sweep_dir}")
     if result.failed:
-        raise SystemExit(1)
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -110,3 +110,26 @@ def test_bad_steps_can_be_skipped(tmp_path: Path, nan_loss: None) -> None:
         result = train(recipe, output_dir=tmp_path / "r", quiet=True)
     assert result.step == 4 and len(result.losses) == 4
     assert all(loss == loss for loss in result.losses)  # no NaN was logged
+
+
+def test_cli_exits_1_when_the_loss_goes_nonfinite(tmp_path: Path, nan_loss: None,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # In-process through main(), as the console script runs: the test-only loss is registered
+    # here and would not exist in a subprocess.
+    from jepa_kit.cli.app import main
+
+    args = ["run", str(QUICKSTART), *sets(*TINY, "train.max_steps=6", "loss.kind=nan_at",
+                                          "loss.nan_at=3"), "-o", str(tmp_path / "r"), "--quiet"]
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 1
+    assert "run stopped" in capsys.readouterr().err
+
+
+def test_user_error_messages_keep_bracketed_text(capsys: pytest.CaptureFixture[str]) -> None:
+    from jepa_kit.cli.app import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["validate", str(QUICKSTART), "--set", "data.kind=[images]"])
+    assert info.value.code == 2
+    assert "[images]" in capsys.readouterr().err
