@@ -1,9 +1,11 @@
 """Memory: peak resident memory of a train step, and proof that attention is never materialised.
 
-Each config runs in a fresh subprocess (``ru_maxrss`` is a high-water mark of the whole
-process, so configs must not share one): RSS after building the models, then after two steps
-(the first allocates AdamW's state, the second has it plus the activations), so the step's own
-peak is the difference. ``tracemalloc`` cannot see torch's allocator, hence ``getrusage``.
+Each config runs in a fresh subprocess (the RSS high-water mark belongs to a whole process, so
+configs must not share one): RSS after building the models, then after two steps (the first
+allocates AdamW's state, the second has it plus the activations), so the step's own peak is the
+difference. The mark is ``VmHWM`` from ``/proc/self/status``, which starts afresh at ``exec``;
+``getrusage``'s ``ru_maxrss`` does not (a child started by a large parent reports the parent's
+peak). ``tracemalloc`` cannot see torch's allocator.
 
 The attention audit runs one more step under a ``TorchDispatchMode`` that sees every aten op
 below autograd and autocast. Hooks on the attention modules record each call's (B, H, N);
@@ -38,7 +40,17 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 
 def rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """Peak resident memory of this process so far, MiB."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    # Not Linux: ru_maxrss is KiB on Linux and BSD, bytes on macOS; the order of magnitude
+    # is what this table is for.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class AttentionAudit(TorchDispatchMode):
@@ -136,7 +148,7 @@ def run(quick: bool = False) -> Result:
     rows = [in_subprocess(cfg) for cfg in configs(quick)]
     result = Result("memory", ["config", "import_mib", "built_mib", "peak_mib", "step_mib",
                                "attention_ok", "sdpa_kernels"], rows)
-    result.notes.append("MiB of ru_maxrss: after import, after building models and masks, "
+    result.notes.append("MiB of peak RSS (VmHWM): after import, after building models and masks, "
                         "after two steps; step_mib = peak - built")
     for row in rows:
         result.metrics[f"memory/{row['config']}/peak_mib"] = Metric(row["peak_mib"],
