@@ -152,8 +152,8 @@ def step_levers(cfg: StepConfig, repeats: int, compile_too: bool) -> list[dict[s
                            make(cfg, fused_attn=False), "bf16 autocast": make(bf16)}, repeats)
     rows += ab_steps(bf16, {"bf16 SDPA in bf16": make(bf16, upcast=False),
                             "bf16 SDPA upcast to fp32 (now)": make(bf16)}, repeats)
-    rows += ab_steps(cfg, {"fp32 foreach AdamW (today)": make(cfg),
-                           "fp32 fused AdamW": make(cfg, Levers(fused_adamw=True)),
+    rows += ab_steps(cfg, {"fp32 fused AdamW (today)": make(cfg),
+                           "fp32 foreach AdamW": make(cfg, Levers(fused_adamw=False)),
                            "fp32 no float(loss)": make(cfg, Levers(no_host_sync=True))}, repeats)
     rows += ab_steps(cfg, {"fp32 2 threads (today)": make(cfg),
                            "fp32 1 thread": make(cfg, threads=1)}, repeats)
@@ -178,8 +178,8 @@ def adamw_levers(step: TrainStep, repeats: int) -> list[dict[str, Any]]:
         p.grad = torch.randn_like(p) * 1e-3
     rows = []
     base = None
-    for name, kwargs in (("foreach (today)", {"foreach": True}),
-                         ("fused=True", {"fused": True}),
+    for name, kwargs in (("fused=True (today)", {"fused": True}),
+                         ("foreach", {"foreach": True}),
                          ("for-loop", {"foreach": False})):
         opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.05, **kwargs)
         t = median(timed(opt.step, repeats=repeats, warmup=2))

@@ -34,7 +34,7 @@ from bench_step import (
     recipe_for,
     sample_masks,
 )
-from common import AS_TODAY, Metric, Result, apply_mode, script_main
+from common import Metric, Result, script_main
 from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -126,8 +126,7 @@ def child(cfg: StepConfig) -> dict[str, Any]:
 
 def in_subprocess(cfg: StepConfig) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", json.dumps(asdict(cfg)),
-         "today" if AS_TODAY["on"] else "recommended"],
+        [sys.executable, __file__, "--child", json.dumps(asdict(cfg))],
         capture_output=True, text=True, check=False,
     )
     if proc.returncode:
@@ -159,8 +158,7 @@ def run(quick: bool = False) -> Result:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
-        apply_mode(sys.argv[3] == "today")
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
         torch.manual_seed(0)
         print(json.dumps(child(StepConfig(**json.loads(sys.argv[2])))))
         raise SystemExit(0)

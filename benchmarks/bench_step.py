@@ -5,9 +5,7 @@ one ``float(loss)`` (the NaN guard) -> zero_grad -> backward -> AdamW step -> EM
 with masks from the recipe's multiblock masker (4 targets of scale 0.15-0.2, context
 0.85-1.0). ``TrainStep`` mirrors the trainer instead of calling its private method so the
 levers (fused AdamW, no host sync, torch.compile) can be switched one at a time; keep the two
-in step when the trainer changes. By default it runs the trainer *with the two CPU changes
-requested in docs/performance.md* (fused AdamW, glibc keeping freed memory); ``--as-today``
-measures the trainer as it is.
+in step when the trainer changes. The default ``Levers()`` is what the trainer does.
 
 FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` over one forward+backward
 of the same masks on the meta device (shapes only, so counting costs no compute; the optimizer
@@ -21,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -28,7 +27,6 @@ from typing import Any
 
 import torch
 from common import (
-    AS_TODAY,
     Metric,
     Result,
     loadavg,
@@ -70,25 +68,24 @@ class StepConfig:
 
 @dataclass(frozen=True)
 class Levers:
-    """Switches over the trainer's CPU defaults (all False = what the trainer does today).
+    """Switches over the trainer's CPU step; the defaults are what the trainer does.
 
-    glibc's malloc settings are process-wide, so ``keep_freed_memory`` is applied once at
-    start-up (``common.keep_freed_memory``) and only recorded here.
+    glibc's malloc settings are process-wide, so ``keep_freed_memory`` is applied by the lever
+    study in a fresh process (``common.keep_freed_memory``) and only recorded here.
     """
 
-    fused_adamw: bool = False  # torch.optim.AdamW(fused=True) instead of foreach
+    fused_adamw: bool = True  # torch.optim.AdamW(fused=True); False: foreach
     no_host_sync: bool = False  # skip the per-step float(loss) NaN guard
     compile: bool = False  # torch.compile(encoder), torch.compile(predictor)
     keep_freed_memory: bool = False  # mallopt: no mmap for big blocks, no trimming
 
 
-#: The trainer with the changes requested in docs/performance.md.
-RECOMMENDED = Levers(fused_adamw=True, keep_freed_memory=True)
-TODAY = Levers()
+#: The trainer's step.
+TRAINER = Levers()
 
 
 def default_levers() -> Levers:
-    return TODAY if AS_TODAY["on"] else RECOMMENDED
+    return TRAINER
 
 
 def recipe_for(cfg: StepConfig) -> Any:
@@ -125,7 +122,7 @@ def sample_masks(recipe: Any, grid: tuple[int, int], batch: int, count: int) -> 
 class TrainStep:
     """One optimizer step of the trainer, on the CPU, with the given levers."""
 
-    def __init__(self, recipe: Any, levers: Levers = TODAY) -> None:
+    def __init__(self, recipe: Any, levers: Levers = TRAINER) -> None:
         torch.manual_seed(0)
         model = build_model(recipe)
         self.recipe = recipe
@@ -227,6 +224,27 @@ def measure(cfg: StepConfig, *, repeats: int, levers: Levers | None = None,
     return row
 
 
+def measure_in_subprocess(cfg: StepConfig, *, repeats: int,
+                          ceilings: dict[str, float]) -> dict[str, Any]:
+    """``measure`` in a fresh process, as a training run has one to itself.
+
+    In a shared process the allocator's state left by earlier configs (glibc's adaptive mmap
+    threshold, a fragmented heap) changed a later config's speed by up to 20 %.
+    """
+    import json
+    import subprocess
+
+    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(asdict(cfg)),
+                           str(repeats)], capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise RuntimeError(f"step child for {cfg.label} failed:\n{proc.stderr[-3000:]}")
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    ceiling = ceilings["bf16" if cfg.precision == "bf16" else "fp32"]
+    row["ceiling_gflops"] = ceiling
+    row["of_ceiling"] = row["gflops"] / ceiling
+    return row
+
+
 def ceilings() -> dict[str, float]:
     """Best of three ceiling measurements per dtype: a ceiling is what the machine can do, and
     other processes can only push a measurement down."""
@@ -254,7 +272,7 @@ def run(quick: bool = False, configs: Sequence[StepConfig] | None = None,
     rows = []
     for cfg in configs or matrix(quick):
         n = repeats or (3 if cfg.img >= 224 else 5)
-        rows.append(measure(cfg, repeats=n, ceilings=peak))
+        rows.append(measure_in_subprocess(cfg, repeats=n, ceilings=peak))
         rows[-1]["note"] = ""
     result = Result("step", COLUMNS, rows, extra={"ceilings_gflops": peak})
     result.notes.append(f"matmul ceiling (2048^2, same run): fp32 {peak['fp32']:.0f} GFLOP/s, "
@@ -268,4 +286,10 @@ def run(quick: bool = False, configs: Sequence[StepConfig] | None = None,
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        import json
+
+        config = StepConfig(**json.loads(sys.argv[2]))
+        print(json.dumps(measure(config, repeats=int(sys.argv[3]))))
+        raise SystemExit(0)
     raise SystemExit(script_main(run))

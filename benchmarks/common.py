@@ -117,8 +117,6 @@ def wait_for_quiet(max_wait: float, threshold: float = 0.5) -> float:
 
 
 #: ``--as-today``: measure the trainer as it is, without the requested CPU changes.
-AS_TODAY = {"on": False}
-
 #: Seconds ``settle`` may wait for a quiet machine before a measurement (``--wait``).
 QUIET_WAIT = {"seconds": 0.0}
 
@@ -266,19 +264,6 @@ def write_json(result: Result, out_dir: Path) -> Path:
     return path
 
 
-def add_mode_flag(parser: Any) -> None:
-    parser.add_argument("--as-today", action="store_true",
-                        help="run the step as the trainer does today (foreach AdamW, glibc "
-                        "malloc defaults) instead of with the requested CPU changes")
-
-
-def apply_mode(as_today: bool) -> None:
-    """Process-wide set-up before any measurement (malloc settings cannot be undone)."""
-    AS_TODAY["on"] = as_today
-    if not as_today:
-        keep_freed_memory()
-
-
 def script_main(run: Callable[..., Result], argv: Sequence[str] | None = None) -> int:
     """The ``__main__`` of a single benchmark: ``--quick`` and ``--out``, table + JSON."""
     import argparse
@@ -289,10 +274,8 @@ def script_main(run: Callable[..., Result], argv: Sequence[str] | None = None) -
     parser.add_argument("--wait", type=float, default=0.0, metavar="S",
                         help="before each measurement wait up to S seconds for other "
                         "processes to use < 0.5 cores")
-    add_mode_flag(parser)
     args = parser.parse_args(argv)
     QUIET_WAIT["seconds"] = args.wait
-    apply_mode(args.as_today)
     result = run(quick=args.quick)
     print_table(result)
     print(f"  wrote {write_json(result, args.out)}")

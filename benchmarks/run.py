@@ -31,8 +31,6 @@ from common import (
     DEFAULT_OUT,
     QUIET_WAIT,
     Result,
-    add_mode_flag,
-    apply_mode,
     loadavg,
     machine,
     machine_class,
@@ -90,10 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", type=float, default=0.0, metavar="S",
                         help="before each measurement wait up to S seconds for other "
                         "processes to use < 0.5 cores")
-    add_mode_flag(parser)
     args = parser.parse_args(argv)
     QUIET_WAIT["seconds"] = args.wait
-    apply_mode(args.as_today)
 
     names = args.only or list(BENCHMARKS)
     if args.levers and "levers" not in names:
@@ -106,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics: dict[str, dict[str, Any]] = {}
     failures: list[str] = []
     summary: dict[str, Any] = {"machine": info, "machine_class": machine_class(info),
-                               "quick": args.quick, "as_today": args.as_today,
+                               "quick": args.quick,
                                "loadavg_start": loadavg(), "tables": {}}
     for name in names:
         tic = time.perf_counter()
