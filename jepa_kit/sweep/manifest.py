@@ -8,11 +8,10 @@ directories are stored relative to the sweep directory, so a sweep directory can
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
+from jepa_kit.atomic import atomic_write
 from jepa_kit.errors import UserError
 
 MANIFEST = "sweep.json"
@@ -34,17 +33,8 @@ def read_manifest(sweep_dir: Path) -> dict[str, Any] | None:
 
 
 def write_manifest(sweep_dir: Path, manifest: dict[str, Any]) -> Path:
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    path = sweep_dir / MANIFEST
-    fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST}.", suffix=".tmp", dir=sweep_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(manifest, indent=2) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    text = json.dumps(manifest, indent=2) + "\n"
+    return atomic_write(sweep_dir / MANIFEST, lambda handle: handle.write(text))
 
 
 def variant_entries(manifest: dict[str, Any]) -> list[dict[str, Any]]:

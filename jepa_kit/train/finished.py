@@ -10,10 +10,10 @@ directory, with the ``recipe.toml`` beside it, reached its end". Sweeps skip suc
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from jepa_kit.atomic import atomic_write
 
 FINISHED = "finished.json"
 
@@ -24,18 +24,8 @@ def clear_finished(run_dir: Path) -> None:
 
 def write_finished(run_dir: Path, record: dict[str, Any]) -> Path:
     """Write ``record`` to ``run_dir/finished.json`` via a temporary file and a rename."""
-    path = run_dir / FINISHED
-    fd, tmp = tempfile.mkstemp(prefix=f".{FINISHED}.", suffix=".tmp", dir=run_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, indent=2) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    text = json.dumps(record, indent=2) + "\n"
+    return atomic_write(run_dir / FINISHED, lambda handle: handle.write(text))
 
 
 def read_finished(run_dir: Path) -> dict[str, Any] | None:
