@@ -264,16 +264,21 @@ def write_json(result: Result, out_dir: Path) -> Path:
     return path
 
 
-def script_main(run: Callable[..., Result], argv: Sequence[str] | None = None) -> int:
-    """The ``__main__`` of a single benchmark: ``--quick`` and ``--out``, table + JSON."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=run.__doc__)
+def add_shared_args(parser: Any) -> None:
+    """``--quick``, ``--out`` and ``--wait``: the options every benchmark script takes."""
     parser.add_argument("--quick", action="store_true", help="the reduced matrix")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the JSON goes")
     parser.add_argument("--wait", type=float, default=0.0, metavar="S",
                         help="before each measurement wait up to S seconds for other "
                         "processes to use < 0.5 cores")
+
+
+def script_main(run: Callable[..., Result], argv: Sequence[str] | None = None) -> int:
+    """The ``__main__`` of a single benchmark: ``--quick`` and ``--out``, table + JSON."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=run.__doc__)
+    add_shared_args(parser)
     args = parser.parse_args(argv)
     QUIET_WAIT["seconds"] = args.wait
     result = run(quick=args.quick)

@@ -28,9 +28,9 @@ import bench_memory
 import bench_step
 import gpu_estimate
 from common import (
-    DEFAULT_OUT,
     QUIET_WAIT,
     Result,
+    add_shared_args,
     loadavg,
     machine,
     machine_class,
@@ -74,20 +74,16 @@ def compare(metrics: dict[str, dict[str, Any]], baseline: dict[str, Any]) -> tup
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="the reduced matrix")
+    add_shared_args(parser)
     parser.add_argument("--only", action="append", choices=[*BENCHMARKS, "levers"],
                         help="run only this benchmark (repeatable)")
     parser.add_argument("--levers", action="store_true", help="also run the lever study")
     parser.add_argument("--check", action="store_true",
-                        help=f"exit 1 when a tracked metric is > {TOLERANCE:.0%} worse than "
-                        "the baseline on the same machine class")
+                        help=f"exit 1 when a tracked metric is > {TOLERANCE * 100:.0f}%% worse "
+                        "than the baseline on the same machine class")
     parser.add_argument("--baseline", type=Path, default=BASELINE)
     parser.add_argument("--update-baseline", action="store_true",
                         help="write this run's metrics as the baseline")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the JSON goes")
-    parser.add_argument("--wait", type=float, default=0.0, metavar="S",
-                        help="before each measurement wait up to S seconds for other "
-                        "processes to use < 0.5 cores")
     args = parser.parse_args(argv)
     QUIET_WAIT["seconds"] = args.wait
 
