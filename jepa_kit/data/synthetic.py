@@ -33,6 +33,10 @@ CLASS_NAMES: tuple[str, ...] = (
 )
 
 # Distinct integers keep the two splits' seed streams apart (SeedSequence entropy).
+#: Classes of ``pattern = "textures"``: the pattern fills the whole image, so every patch
+#: carries its class (with ``shapes`` most patches are background).
+TEXTURE_NAMES: tuple[str, ...] = ("stripes", "checkerboard", "dots", "rings")
+
 _SPLIT_KEYS = {True: 0x7261696E, False: 0x76616C}  # "rain", "val"
 _SQRT3_2 = math.sqrt(3.0) / 2.0
 
@@ -53,6 +57,11 @@ class SyntheticShapesConfig(DatasetConfig):
     seed: int = Field(
         0, ge=0, le=2**32 - 1, description="Seed of the image content (independent of run.seed)."
     )
+    pattern: Literal["shapes", "textures"] = Field(
+        "shapes",
+        description="shapes: one shape or texture on a background (8 classes); textures: a "
+        "pattern filling the image (4 classes: stripes, checkerboard, dots, rings).",
+    )
     object_scale: tuple[float, float] = Field(
         (0.22, 0.4),
         description="Range of the shape's radius as a fraction of native_size; larger shapes put "
@@ -61,6 +70,10 @@ class SyntheticShapesConfig(DatasetConfig):
 
     @model_validator(mode="after")
     def _check_object_scale(self) -> SyntheticShapesConfig:
+        names = TEXTURE_NAMES if self.pattern == "textures" else CLASS_NAMES
+        if self.num_classes > len(names):
+            raise ValueError(f"data.num_classes={self.num_classes}: data.pattern="
+                             f"{self.pattern!r} has {len(names)} classes")
         lo, hi = self.object_scale
         if not 0.05 <= lo <= hi <= 0.8:
             raise ValueError(f"data.object_scale must satisfy 0.05 <= min <= max <= 0.8, got "
@@ -141,6 +154,39 @@ def draw_shape(label: int, size: int, rng: np.random.Generator,
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+def _texture_mask(name: str, u: np.ndarray, v: np.ndarray, rng: np.random.Generator
+                  ) -> np.ndarray:
+    """Foreground of texture ``name`` over the whole frame (``u, v`` in units of the image)."""
+    if name == "stripes":
+        return np.cos(math.pi * rng.uniform(6.0, 10.0) * u) > 0.0
+    if name == "checkerboard":
+        cells = rng.uniform(3.0, 5.0)
+        return (np.floor(u * cells) + np.floor(v * cells)).astype(np.int64) % 2 == 0
+    if name == "dots":
+        cells = rng.uniform(3.0, 5.0)
+        fu, fv = u * cells % 1.0 - 0.5, v * cells % 1.0 - 0.5
+        return fu * fu + fv * fv <= rng.uniform(0.2, 0.3) ** 2 * 4.0
+    if name == "rings":
+        cy, cx = rng.uniform(-0.5, 0.5, 2)
+        return np.cos(math.pi * rng.uniform(6.0, 10.0) * np.hypot(u - cx, v - cy)) > 0.0
+    raise AssertionError(f"no drawing for texture {name!r}")
+
+
+def draw_texture(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """One image of texture ``TEXTURE_NAMES[label]`` as uint8 (3, size, size): a rotated,
+    scaled pattern in two random colours with noise."""
+    bg, fg = _contrasting_colours(rng)
+    theta = rng.uniform(0.0, 2.0 * math.pi)
+    coords = (np.arange(size, dtype=np.float32) + 0.5) / size - 0.5
+    cos, sin = math.cos(theta), math.sin(theta)
+    u = cos * coords[None, :] + sin * coords[:, None]
+    v = -sin * coords[None, :] + cos * coords[:, None]
+    mask = _texture_mask(TEXTURE_NAMES[label], u, v, rng)
+    image = np.where(mask[None], fg[:, None, None], bg[:, None, None])
+    image = image + rng.normal(0.0, rng.uniform(0.02, 0.08), image.shape).astype(np.float32)
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
 class SyntheticShapes(Dataset):
     """Procedurally drawn shapes, ``num_classes`` balanced classes, no download.
 
@@ -154,7 +200,8 @@ class SyntheticShapes(Dataset):
     def __init__(self, config: SyntheticShapesConfig, train: bool = True, seed: int = 0) -> None:
         self.config = config
         self.train = train
-        self.classes = list(CLASS_NAMES[: config.num_classes])
+        names = TEXTURE_NAMES if config.pattern == "textures" else CLASS_NAMES
+        self.classes = list(names[: config.num_classes])
         self._size = config.train_size if train else config.val_size
         self._split_key = _SPLIT_KEYS[train]
 
@@ -170,5 +217,7 @@ class SyntheticShapes(Dataset):
             raise IndexError(f"index {index} out of range for {self._size} images")
         rng = np.random.default_rng([self.config.seed, self._split_key, index])
         label = self.label(index)
+        if self.config.pattern == "textures":
+            return torch.from_numpy(draw_texture(label, self.config.native_size, rng)), label
         return torch.from_numpy(draw_shape(label, self.config.native_size, rng,
                                            self.config.object_scale)), label

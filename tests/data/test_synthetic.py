@@ -6,7 +6,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from jepa_kit.data.synthetic import CLASS_NAMES, SyntheticShapes
+from jepa_kit.data.synthetic import CLASS_NAMES, TEXTURE_NAMES, SyntheticShapes
 from jepa_kit.registry import registry
 
 
@@ -95,3 +95,33 @@ def test_shape_is_learnable_but_mean_colour_is_not() -> None:
     centroids = torch.stack([cs[ys == c].mean(0) for c in range(4)])
     colour_acc = (torch.cdist(cq, centroids).argmin(1) == yq).float().mean().item()
     assert colour_acc <= 0.35
+
+
+def test_texture_pattern_fills_the_image_with_its_class() -> None:
+    ds = make(pattern="textures", num_classes=4, native_size=32)
+    assert ds.classes == list(TEXTURE_NAMES)
+    for i in range(8):
+        image, label = ds[i]
+        assert image.shape == (3, 32, 32) and label == i % 4
+        # both colours in every quadrant: the pattern has no plain background
+        quadrants = image.float().unfold(1, 16, 16).unfold(2, 16, 16)  # (3, 2, 2, 16, 16)
+        contrast = quadrants.flatten(3).std(3).amax(0)  # (2, 2): most varying channel
+        assert bool((contrast > 20).all()), contrast
+    assert not torch.equal(ds[0][0], make(num_classes=4, native_size=32)[0][0])
+    with pytest.raises(ValidationError, match="pattern='textures' has 4 classes"):
+        SyntheticShapes.Config(pattern="textures", num_classes=5)
+
+
+def test_object_scale_sets_the_shape_size_and_is_checked() -> None:
+    def foreground_share(scale: tuple[float, float]) -> float:
+        ds = make(object_scale=scale, num_classes=2, native_size=64)
+        shares = []
+        for i in range(0, 32, 2):  # discs: class 0
+            image = ds[i][0].float()
+            corner = image[:, :2, :2].mean((1, 2))  # background colour (shapes avoid corners)
+            shares.append(((image - corner[:, None, None]).abs().sum(0) > 60).float().mean())
+        return float(torch.stack(shares).mean())
+
+    assert foreground_share((0.4, 0.45)) > 1.5 * foreground_share((0.15, 0.2))
+    with pytest.raises(ValidationError, match="object_scale"):
+        SyntheticShapes.Config(object_scale=(0.5, 0.3))
