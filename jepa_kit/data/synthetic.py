@@ -3,9 +3,11 @@
 Each image is one shape or texture (the class) with a random colour, position, scale and
 rotation on a random-coloured, noisy background. Colours are drawn independently of the class,
 so the mean colour of an image says next to nothing about its label: an encoder has to see the
-shape. Images are drawn lazily in ``__getitem__`` from a numpy ``Generator`` seeded with
-``(data.seed, split, index)``: the same index gives the same pixels in any process, and the
-train and val splits are disjoint random streams.
+shape. With ``pattern = "textures"`` each image is instead one of four patterns filling the
+whole frame (stripes, checkerboard, dots, rings), in two random colours. Images are drawn
+lazily in ``__getitem__`` from a numpy ``Generator`` seeded with ``(data.seed, split, index)``:
+the same index gives the same pixels in any process, and the train and val splits are disjoint
+random streams.
 """
 
 from __future__ import annotations
