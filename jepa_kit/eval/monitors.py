@@ -6,6 +6,10 @@
 * Per-dimension standard deviation of target and predicted features (mean over dimensions);
   a collapsed encoder gives a std near 0.
 * Cosine similarity between predictions and their targets.
+* Image share of token variance: of the variance of the layer-normed target tokens (what the
+  loss compares), the part carried by each image's mean token. Near 1 means every token of an
+  image holds the same vector, which any context of that image predicts trivially: a shortcut
+  the pooled monitors above do not see (seen on small CPU runs, see docs/evaluation.md).
 
 - [0]: RankMe, Garrido et al. 2023, arXiv:2210.02885
 - [1]: I-JEPA, Assran et al. 2023, arXiv:2301.08243
@@ -32,29 +36,43 @@ def feature_std(features: torch.Tensor) -> float:
     return float(flat.std(dim=0).mean())
 
 
+def image_share(tokens: torch.Tensor) -> float:
+    """Share of the variance of layer-normed ``tokens`` (B, N, D) explained by the per-image
+    mean token: 1.0 when all tokens of an image are equal, about 1/N for independent tokens."""
+    t = F.layer_norm(tokens.float(), (tokens.shape[-1],))
+    total = t.var(dim=(0, 1), unbiased=False).sum()
+    per_image = t.mean(dim=1).var(dim=0, unbiased=False).sum()
+    return float(per_image / total.clamp_min(1e-12))
+
+
 class CollapseMonitor:
     """Keeps a queue of pooled target features; returns monitor values when asked."""
 
     def __init__(self, *, batches: int = 8, min_std: float = 1e-3,
                  min_rankme: float = 1.5) -> None:
         self.queue: deque[torch.Tensor] = deque(maxlen=batches)
+        self.shares: deque[float] = deque(maxlen=batches)
         self.min_std = min_std
         self.min_rankme = min_rankme
 
     def observe(self, target_features: torch.Tensor) -> None:
         """Remember the average-pooled target features (B, N, D) -> (B, D) of one batch."""
         self.queue.append(target_features.detach().float().mean(dim=1))  # stays on device
+        self.shares.append(image_share(target_features.detach()))
 
     def values(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         pooled = torch.cat(list(self.queue)) if self.queue else targets.mean(1)
         rank = rankme(pooled)
-        return {
+        values = {
             "rankme": rank,
             "target_std": feature_std(pooled),
             "pred_std": feature_std(predictions.mean(1)),
             "pred_target_cos": float(F.cosine_similarity(predictions.float(), targets.float(),
                                                          dim=-1).mean()),
         }
+        if self.shares:
+            values["target_image_share"] = sum(self.shares) / len(self.shares)
+        return values
 
     def warnings(self, values: dict[str, float]) -> list[str]:
         """Human-readable collapse warnings for ``values`` (empty when healthy)."""

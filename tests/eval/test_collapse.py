@@ -13,6 +13,7 @@ from pydantic import Field
 from torch import nn
 
 from jepa_kit.encoders.base import Encoder, EncoderConfig
+from jepa_kit.eval.monitors import image_share
 from jepa_kit.recipe import load_recipe
 from jepa_kit.registry import register, registry
 from jepa_kit.train.trainer import CollapseWarning, train
@@ -62,3 +63,21 @@ def test_collapse_warning_reaches_the_user_and_the_log(constant_encoder: str,
     assert len(rows) == 3
     assert all(row["collapse_warnings"] for row in rows)
     assert all(row["target_std"] < 1e-3 and row["rankme"] < 1.5 for row in rows)
+
+
+def test_image_share_separates_per_image_tokens_from_independent_ones() -> None:
+    g = torch.Generator().manual_seed(0)
+    per_image = torch.randn(32, 1, 24, generator=g).expand(32, 16, 24)  # one vector per image
+    assert image_share(per_image) == pytest.approx(1.0, abs=1e-6)
+    independent = torch.randn(32, 16, 24, generator=g)
+    assert image_share(independent) == pytest.approx(1 / 16, abs=0.03)
+    mixed = per_image + independent  # equal variance from each
+    assert 0.4 < image_share(mixed) < 0.65
+
+
+def test_image_share_is_logged_by_the_trainer(tmp_path: Path) -> None:
+    recipe = load_recipe(QUICKSTART, [*TINY_EVAL, "train.max_steps=2"])
+    train(recipe, output_dir=tmp_path, quiet=True)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    shares = [row["target_image_share"] for row in rows if "target_image_share" in row]
+    assert shares and all(0.0 < s < 1.0 for s in shares)
