@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 from bench_step import StepConfig, TrainStep, default_levers, recipe_for
-from common import Metric, Result, loadavg, median, script_main, settle
+from common import Result, loadavg, median, script_main, settle
 
 from jepa_kit.build import build_dataset, build_masker
 from jepa_kit.data.loader import build_loader, set_epoch
@@ -165,10 +165,8 @@ def run(quick: bool = False) -> Result:
     result.notes.append(f"starving = the loop waits for data > {STARVING:.0%} of its wall time; "
                         "slowdown = 1 - together / step alone (waiting plus cores lost to the "
                         "workers); w = data.num_workers, t = torch threads of the step")
-    for row in rows:
-        key = f"data/{row['setting']}"
-        result.metrics[f"{key}/loader_images_per_s"] = Metric(row["loader_images_per_s"])
-        result.metrics[f"{key}/together_images_per_s"] = Metric(row["together_images_per_s"])
+    result.track("setting", "loader_images_per_s")
+    result.track("setting", "together_images_per_s")
     return result
 
 

@@ -13,7 +13,7 @@ import warnings
 from typing import Any
 
 import torch
-from common import Metric, Result, loadavg, median, script_main, settle, spread
+from common import Result, loadavg, median, script_main, settle, spread
 
 from jepa_kit.build import build_masker
 from jepa_kit.recipe import validate_recipe
@@ -71,9 +71,7 @@ def run(quick: bool = False) -> Result:
                                "p90_ms", "spread", "meets_1ms"], rows)
     result.notes.append(f"one thread, batch {BATCH}, median of {100 if quick else 300} calls; "
                         f"load average {load:.2f} at the start, {busy:.2f} cores busy elsewhere")
-    for row in rows:
-        result.metrics[f"masker/{row['setting']}/ms"] = Metric(row["ms_per_batch"],
-                                                              higher_is_better=False)
+    result.track("setting", "ms_per_batch", as_name="ms", higher_is_better=False)
     return result
 
 

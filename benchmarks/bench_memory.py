@@ -34,7 +34,7 @@ from bench_step import (
     recipe_for,
     sample_masks,
 )
-from common import Metric, Result, script_main
+from common import Result, script_main
 from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -149,9 +149,8 @@ def run(quick: bool = False) -> Result:
                                "attention_ok", "sdpa_kernels"], rows)
     result.notes.append("MiB of peak RSS (VmHWM): after import, after building models and masks, "
                         "after two steps; step_mib = peak - built")
+    result.track("config", "peak_mib", higher_is_better=False)
     for row in rows:
-        result.metrics[f"memory/{row['config']}/peak_mib"] = Metric(row["peak_mib"],
-                                                                    higher_is_better=False)
         for problem in row["problems"]:
             result.failures.append(f"{row['config']}: {problem}")
     return result

@@ -27,7 +27,6 @@ from typing import Any
 
 import torch
 from common import (
-    Metric,
     Result,
     loadavg,
     matmul_ceiling,
@@ -278,10 +277,8 @@ def run(quick: bool = False, configs: Sequence[StepConfig] | None = None,
     result.notes.append(f"matmul ceiling (2048^2, same run): fp32 {peak['fp32']:.0f} GFLOP/s, "
                         f"bf16 {peak['bf16']:.0f} GFLOP/s; threads {torch.get_num_threads()}; "
                         f"levers {asdict(default_levers())}")
-    for row in rows:
-        key = f"step/{row['config']}"
-        result.metrics[f"{key}/images_per_s"] = Metric(row["images_per_s"])
-        result.metrics[f"{key}/of_ceiling"] = Metric(row["of_ceiling"])
+    result.track("config", "images_per_s")
+    result.track("config", "of_ceiling")
     return result
 
 

@@ -203,6 +203,14 @@ class Result:
     failures: list[str] = field(default_factory=list)  # hard checks (e.g. attention shapes)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def track(self, label: str, column: str, *, as_name: str | None = None,
+              higher_is_better: bool = True) -> None:
+        """Record ``column`` of every row as the metric ``NAME/<row[label]>/<as_name or column>``
+        (what ``--check`` compares with the baseline)."""
+        for row in self.rows:
+            key = f"{self.name}/{row[label]}/{as_name or column}"
+            self.metrics[key] = Metric(row[column], higher_is_better=higher_is_better)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,

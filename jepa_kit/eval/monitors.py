@@ -36,13 +36,17 @@ def feature_std(features: torch.Tensor) -> float:
     return float(flat.std(dim=0).mean())
 
 
-def image_share(tokens: torch.Tensor) -> float:
-    """Share of the variance of layer-normed ``tokens`` (B, N, D) explained by the per-image
-    mean token: 1.0 when all tokens of an image are equal, about 1/N for independent tokens."""
+def _image_share(tokens: torch.Tensor) -> torch.Tensor:
     t = F.layer_norm(tokens.float(), (tokens.shape[-1],))
     total = t.var(dim=(0, 1), unbiased=False).sum()
     per_image = t.mean(dim=1).var(dim=0, unbiased=False).sum()
-    return float(per_image / total.clamp_min(1e-12))
+    return per_image / total.clamp_min(1e-12)
+
+
+def image_share(tokens: torch.Tensor) -> float:
+    """Share of the variance of layer-normed ``tokens`` (B, N, D) explained by the per-image
+    mean token: 1.0 when all tokens of an image are equal, about 1/N for independent tokens."""
+    return float(_image_share(tokens))
 
 
 class CollapseMonitor:
@@ -51,14 +55,14 @@ class CollapseMonitor:
     def __init__(self, *, batches: int = 8, min_std: float = 1e-3,
                  min_rankme: float = 1.5) -> None:
         self.queue: deque[torch.Tensor] = deque(maxlen=batches)
-        self.shares: deque[float] = deque(maxlen=batches)
+        self.shares: deque[torch.Tensor] = deque(maxlen=batches)
         self.min_std = min_std
         self.min_rankme = min_rankme
 
     def observe(self, target_features: torch.Tensor) -> None:
         """Remember the average-pooled target features (B, N, D) -> (B, D) of one batch."""
         self.queue.append(target_features.detach().float().mean(dim=1))  # stays on device
-        self.shares.append(image_share(target_features.detach()))
+        self.shares.append(_image_share(target_features.detach()))  # no host sync here
 
     def values(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         pooled = torch.cat(list(self.queue)) if self.queue else targets.mean(1)
@@ -71,7 +75,7 @@ class CollapseMonitor:
                                                          dim=-1).mean()),
         }
         if self.shares:
-            values["target_image_share"] = sum(self.shares) / len(self.shares)
+            values["target_image_share"] = float(torch.stack(list(self.shares)).mean())
         return values
 
     def warnings(self, values: dict[str, float]) -> list[str]:

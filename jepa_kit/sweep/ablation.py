@@ -22,27 +22,24 @@ from pathlib import Path
 from typing import Any
 
 from jepa_kit.recipe import RecipeError, read_toml
-from jepa_kit.sweep.plan import SweepError, SweepPlan, Variant, kind_first, literal, with_seeds
+from jepa_kit.sweep.plan import (
+    SweepError,
+    SweepPlan,
+    Variant,
+    flatten,
+    kind_first,
+    literal,
+    with_seeds,
+)
 
 KEYS = ("base", "seeds", "set", "variants")
-
-
-def _flatten(table: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for key, value in table.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out += _flatten(value, dotted + ".")
-        else:
-            out.append((dotted, value))
-    return out
 
 
 def _overrides(table: Any, where: str) -> tuple[str, ...]:
     if not isinstance(table, dict):
         raise SweepError(f"{where}: expected a table of \"dotted.key\" = value overrides, "
                          f"got {table!r}")
-    return kind_first(f"{key}={literal(value)}" for key, value in _flatten(table))
+    return kind_first(f"{key}={literal(value)}" for key, value in flatten(table).items())
 
 
 def load_ablation(path: Path, seeds: Sequence[int] | None = None,

@@ -21,6 +21,7 @@ from typing import Any
 from jepa_kit.errors import UserError
 from jepa_kit.recipe import read_toml
 from jepa_kit.sweep.manifest import MANIFEST, read_manifest, variant_entries
+from jepa_kit.sweep.plan import flatten
 from jepa_kit.train.finished import read_finished
 from jepa_kit.train.metrics import read_metrics
 
@@ -81,17 +82,6 @@ def expand(paths: list[Path]) -> list[tuple[Path, dict[str, Any] | None]]:
     if not found:
         raise UserError("no runs to compare: the sweep directories hold no run with metrics yet")
     return found
-
-
-def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested recipe dict as ``{"dotted.key": value}``."""
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def flat_recipe(run_dir: Path) -> dict[str, Any]:

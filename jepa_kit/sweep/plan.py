@@ -55,6 +55,17 @@ class SweepPlan:
         return [*self.common, *variant.overrides, *seed]
 
 
+def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested recipe (or override) table as ``{"dotted.key": value}``."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def safe_name(text: str) -> str:
     """``text`` with every run of unsafe characters turned into one ``-``."""
     return _UNSAFE.sub("-", text).strip("-.") or "x"

@@ -19,7 +19,7 @@ from rich.console import Console
 from jepa_kit import __version__
 from jepa_kit.recipe import recipe_to_dict, recipe_to_toml
 from jepa_kit.sweep.manifest import FORMAT, read_manifest, variant_entries, write_manifest
-from jepa_kit.sweep.plan import SweepError, SweepPlan, Variant, validate_plan
+from jepa_kit.sweep.plan import SweepError, SweepPlan, Variant, flatten, validate_plan
 from jepa_kit.train.finished import read_finished
 
 
@@ -46,7 +46,7 @@ def holds_run(run_dir: Path) -> bool:
 def check_run_dirs(plan: SweepPlan, sweep_dir: Path, recipes: dict[str, Any]) -> None:
     """Refuse before training anything if a variant's directory holds a run of another recipe
     (the base recipe or the ablation file changed since): resuming it would mix the two."""
-    from jepa_kit.sweep.compare import flat_recipe, flatten, recipe_diff
+    from jepa_kit.sweep.compare import flat_recipe, recipe_diff
 
     clashes = []
     for variant in plan.variants:
