@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Install into .venv, pre-train the quickstart recipe on the built-in synthetic dataset (about two
-# minutes on a 2-core CPU), then evaluate the target encoder with a kNN probe. Re-running resumes.
+# Install into .venv, pre-train the quickstart recipe on the built-in synthetic dataset (about a
+# minute on a 2-core CPU), then score the run with a kNN probe against its own random init.
+# Re-running resumes (a finished run is left as it is and evaluated again).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/jepa-kit run recipes/quickstart.toml --output-dir runs/quickstart --resume "$@"
+run=runs/quickstart
+.venv/bin/jepa-kit run recipes/quickstart.toml --output-dir "$run" --resume "$@"
+checkpoint=$(ls "$run"/checkpoints/step_*.pt | tail -n 1)
+.venv/bin/jepa-kit eval knn "$checkpoint" --random-init   # baseline: the run's step-0 encoder
+.venv/bin/jepa-kit eval knn "$checkpoint" --which context  # the trained online encoder
+.venv/bin/jepa-kit eval knn "$checkpoint"                  # the trained EMA target encoder

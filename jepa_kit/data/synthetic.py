@@ -1,14 +1,14 @@
 """A built-in labelled image set drawn on the fly, so a recipe runs with no download.
 
-Each image is one shape or texture (the class) with a random colour, position, scale and
-rotation on a random-coloured, noisy background. Colours are drawn independently of the class,
-so the mean colour of an image says next to nothing about its label: an encoder has to see the
-shape. With ``pattern = "textures"`` each image is instead one of four patterns filling the
-whole frame (stripes, checkerboard, dots, rings), in two random colours. Images are drawn
-lazily in ``__getitem__`` from a numpy ``Generator`` seeded with ``(data.seed, split, index)``:
-the same index gives the same pixels in any process, and the train and val splits are disjoint
-random streams.
-"""
+Each image is one shape (the class) at a random position, scale and rotation on a gently
+shaded, noisy background, in the spirit of dSprites. By default (``colours = "fixed"``) every
+image is a light grey shape on a dark grey ground, so what varies is geometry, and an encoder
+has to see the shape. ``colours = "random"`` draws the two colours independently of the class
+instead: a harder variant in which colour, a strong nuisance, carries no label information.
+With ``pattern = "textures"`` each image is one of four patterns filling the whole frame
+(stripes, checkerboard, dots, rings). Images are drawn lazily in ``__getitem__`` from a numpy
+``Generator`` seeded with ``(data.seed, split, index)``: the same index gives the same pixels
+in any process, and the train and val splits are disjoint random streams."""
 
 from __future__ import annotations
 
@@ -64,6 +64,13 @@ class SyntheticShapesConfig(DatasetConfig):
         description="shapes: one shape or texture on a background (8 classes); textures: a "
         "pattern filling the image (4 classes: stripes, checkerboard, dots, rings).",
     )
+    colours: Literal["fixed", "random"] = Field(
+        "fixed",
+        description="fixed: a light grey shape on a dark grey background, so only geometry, "
+        "shading and noise vary; random: independent random RGB colours for shape and "
+        "background, a nuisance that dominates the pooled features of an encoder trained "
+        "without colour augmentation (I-JEPA's case).",
+    )
     object_scale: tuple[float, float] = Field(
         (0.22, 0.4),
         description="Range of the shape's radius as a fraction of native_size; larger shapes put "
@@ -115,12 +122,19 @@ def _shape_mask(name: str, u: np.ndarray, v: np.ndarray, rng: np.random.Generato
     raise AssertionError(f"no drawing for class {name!r}")
 
 
-def _contrasting_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Background and foreground RGB in [0, 1], drawn independently of the class.
+#: Background and shape grey levels of ``colours = "fixed"``: a light shape on a dark ground.
+FIXED_BACKGROUND, FIXED_FOREGROUND = 0.1, 0.9
 
-    Rejection keeps the shape visible; the attempt count is bounded so the draw stays cheap and
-    deterministic (the last draw is kept).
+
+def draw_colours(colours: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Background and foreground RGB in [0, 1] for ``data.colours``, never from the class.
+
+    ``fixed`` draws nothing. ``random`` draws both colours uniformly and rejects pairs too close
+    to see the shape; the attempt count is bounded so the draw stays cheap and deterministic
+    (the last draw is kept).
     """
+    if colours == "fixed":
+        return np.full(3, FIXED_BACKGROUND), np.full(3, FIXED_FOREGROUND)
     bg = rng.uniform(0.0, 1.0, 3)
     fg = rng.uniform(0.0, 1.0, 3)
     for _ in range(8):
@@ -131,9 +145,10 @@ def _contrasting_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarr
 
 
 def draw_shape(label: int, size: int, rng: np.random.Generator,
-               object_scale: tuple[float, float] = (0.22, 0.4)) -> np.ndarray:
+               object_scale: tuple[float, float] = (0.22, 0.4),
+               colours: str = "fixed") -> np.ndarray:
     """One image of class ``CLASS_NAMES[label]`` as uint8 (3, size, size)."""
-    bg, fg = _contrasting_colours(rng)
+    bg, fg = draw_colours(colours, rng)
     radius = rng.uniform(*object_scale) * size
     # Keep most of the shape inside the frame: the centre stays 0.6 radius from each border.
     cy, cx = rng.uniform(0.6 * radius, size - 0.6 * radius, 2)
@@ -174,10 +189,11 @@ def _texture_mask(name: str, u: np.ndarray, v: np.ndarray, rng: np.random.Genera
     raise AssertionError(f"no drawing for texture {name!r}")
 
 
-def draw_texture(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
+def draw_texture(label: int, size: int, rng: np.random.Generator,
+                 colours: str = "fixed") -> np.ndarray:
     """One image of texture ``TEXTURE_NAMES[label]`` as uint8 (3, size, size): a rotated,
-    scaled pattern in two random colours with noise."""
-    bg, fg = _contrasting_colours(rng)
+    scaled pattern in two colours (``data.colours``) with noise."""
+    bg, fg = draw_colours(colours, rng)
     theta = rng.uniform(0.0, 2.0 * math.pi)
     coords = (np.arange(size, dtype=np.float32) + 0.5) / size - 0.5
     cos, sin = math.cos(theta), math.sin(theta)
@@ -220,6 +236,8 @@ class SyntheticShapes(Dataset):
         rng = np.random.default_rng([self.config.seed, self._split_key, index])
         label = self.label(index)
         if self.config.pattern == "textures":
-            return torch.from_numpy(draw_texture(label, self.config.native_size, rng)), label
-        return torch.from_numpy(draw_shape(label, self.config.native_size, rng,
-                                           self.config.object_scale)), label
+            image = draw_texture(label, self.config.native_size, rng, self.config.colours)
+        else:
+            image = draw_shape(label, self.config.native_size, rng, self.config.object_scale,
+                               self.config.colours)
+        return torch.from_numpy(image), label

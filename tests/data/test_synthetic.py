@@ -6,7 +6,13 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from jepa_kit.data.synthetic import CLASS_NAMES, TEXTURE_NAMES, SyntheticShapes
+from jepa_kit.data.synthetic import (
+    CLASS_NAMES,
+    FIXED_BACKGROUND,
+    FIXED_FOREGROUND,
+    TEXTURE_NAMES,
+    SyntheticShapes,
+)
 from jepa_kit.registry import registry
 
 
@@ -79,22 +85,50 @@ def _features(ds: SyntheticShapes, kind: str) -> tuple[torch.Tensor, torch.Tenso
     return torch.stack(feats), torch.tensor(labels)
 
 
-def test_shape_is_learnable_but_mean_colour_is_not() -> None:
-    # Measured at seed 0: spectrum 5-NN ~0.50 (0.50-0.55 over seeds 0-4), mean-colour nearest
-    # centroid ~0.22 (<= 0.29); chance is 0.25 and the val-set standard error ~0.03.
-    train = make(train_size=400, val_size=200)
-    val = make(train=False, train_size=400, val_size=200)
+def test_fixed_colours_are_a_light_shape_on_a_dark_ground() -> None:
+    ds = make(num_classes=2, native_size=64)
+    assert ds.config.colours == "fixed"
+    for i in range(0, 16, 2):  # discs, at least a quarter of the frame
+        image = ds[i][0].float() / 255.0
+        # grey: the three channels differ by their independent noise only
+        channel_means = image.mean((1, 2))
+        assert float(channel_means.max() - channel_means.min()) < 0.02
+        dark, light = torch.quantile(image.mean(0).flatten(), torch.tensor([0.1, 0.95]))
+        # the ground's shading ramp spans at most +-0.075, the noise std 0.08 / sqrt(3)
+        assert abs(float(dark) - FIXED_BACKGROUND) < 0.12
+        assert abs(float(light) - FIXED_FOREGROUND) < 0.12
+
+
+def _spectrum_and_colour_accuracy(colours: str) -> tuple[float, float]:
+    """Val accuracy of a 5-NN on the amplitude spectrum and of a nearest mean-colour centroid."""
+    train = make(train_size=400, val_size=200, colours=colours)
+    val = make(train=False, train_size=400, val_size=200, colours=colours)
     xs, ys = _features(train, "spectrum")
     xq, yq = _features(val, "spectrum")
     nearest = torch.cdist(xq, xs).topk(5, largest=False).indices
     knn_acc = (torch.mode(ys[nearest], 1).values == yq).float().mean().item()
-    assert knn_acc >= 0.4
 
     cs, ys = _features(train, "colour")
     cq, yq = _features(val, "colour")
     centroids = torch.stack([cs[ys == c].mean(0) for c in range(4)])
     colour_acc = (torch.cdist(cq, centroids).argmin(1) == yq).float().mean().item()
+    return knn_acc, colour_acc
+
+
+def test_random_colours_hide_the_label_from_the_mean_colour() -> None:
+    # Measured at seed 0: spectrum 5-NN ~0.50 (0.50-0.55 over seeds 0-4), mean-colour nearest
+    # centroid ~0.22 (<= 0.29); chance is 0.25 and the val-set standard error ~0.03.
+    knn_acc, colour_acc = _spectrum_and_colour_accuracy("random")
+    assert knn_acc >= 0.4
     assert colour_acc <= 0.35
+
+
+def test_fixed_colours_leave_the_shape_as_the_main_signal() -> None:
+    # Measured at seed 0: spectrum 5-NN 0.75, mean grey level 0.41 (it measures the shape's
+    # area, and a striped disc is half as bright as a plain one).
+    knn_acc, colour_acc = _spectrum_and_colour_accuracy("fixed")
+    assert knn_acc >= 0.6
+    assert knn_acc >= colour_acc + 0.2
 
 
 def test_texture_pattern_fills_the_image_with_its_class() -> None:
