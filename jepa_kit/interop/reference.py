@@ -113,7 +113,7 @@ def masker_for_grid(grid: tuple[int, int]) -> dict[str, Any]:
     except ValueError:
         pass
     for mode in sorted(("uniform", "reference"), key=lambda m: m != default.mode):
-        for min_keep in range(default.min_keep - 1, -1, -1):
+        for min_keep in range(default.min_keep - 1, 0, -1):  # masker.min_keep >= 1
             overrides: dict[str, Any] = {"kind": "multiblock", "mode": mode, "min_keep": min_keep}
             try:
                 MultiBlockMasker.Config(**overrides).check_grid(grid)

@@ -7,21 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from jepa_kit.cli.evaluate import default_output
 from jepa_kit.train.checkpoint import list_checkpoints
 from tests.train.helpers import QUICKSTART, run_cli
 
 pytestmark = pytest.mark.slow
 
 
-def _knn_top1(checkpoint: Path, *flags: str) -> float:
+def _knn_top1(checkpoint: Path, *, which: str = "target", random_init: bool = False) -> float:
+    flags = ["--which", which] + (["--random-init"] if random_init else [])
     result = run_cli("eval", "knn", str(checkpoint), "--device", "cpu", *flags)
     assert result.returncode == 0, result.stderr
-    name = {(): "eval_knn", ("--which", "context"): "eval_knn_context",
-            ("--random-init",): "eval_knn_random_init"}[flags]
-    report = json.loads((checkpoint.parent.parent / f"{name}.json").read_text())
+    report = json.loads(default_output(checkpoint, "knn", which, random_init).read_text())
     metrics = report["metrics"]
     assert (metrics["num_val"], metrics["num_classes"]) == (512, 4)
-    assert report["random_init"] is ("--random-init" in flags)
+    assert report["random_init"] is random_init and report["which"] == which
     return float(metrics["top1"])
 
 
@@ -36,8 +36,8 @@ def test_quickstart_pretraining_beats_its_random_init_on_knn(tmp_path: Path) -> 
     checkpoint = list_checkpoints(out / "checkpoints")[-1]
     assert checkpoint.name == "step_00000160.pt"
 
-    random_init = _knn_top1(checkpoint, "--random-init")
-    context = _knn_top1(checkpoint, "--which", "context")
+    random_init = _knn_top1(checkpoint, random_init=True)
+    context = _knn_top1(checkpoint, which="context")
     target = _knn_top1(checkpoint)
     assert 0.3 <= random_init <= 0.55, random_init
     assert context >= random_init + 0.08, (context, random_init)
