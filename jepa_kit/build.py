@@ -17,7 +17,7 @@ from jepa_kit.losses.base import Loss
 from jepa_kit.maskers.base import Masker
 from jepa_kit.predictors.base import Predictor
 from jepa_kit.registry import registry
-from jepa_kit.targets.base import TargetUpdater
+from jepa_kit.target_updaters.base import TargetUpdater
 
 
 def component_class(kind: str, config: ComponentConfig) -> type:

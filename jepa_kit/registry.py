@@ -76,7 +76,7 @@ def _base_class(kind: str) -> type:
     from jepa_kit.losses.base import Loss
     from jepa_kit.maskers.base import Masker
     from jepa_kit.predictors.base import Predictor
-    from jepa_kit.targets.base import TargetUpdater
+    from jepa_kit.target_updaters.base import TargetUpdater
 
     return {
         "encoder": Encoder,

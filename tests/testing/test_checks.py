@@ -16,7 +16,7 @@ from jepa_kit.encoders.vit import ViTEncoder
 from jepa_kit.losses.base import Loss, LossConfig
 from jepa_kit.maskers.base import Masker, MaskerConfig, Masks
 from jepa_kit.predictors.vit_predictor import ViTPredictor
-from jepa_kit.targets.ema import EMATargetUpdater
+from jepa_kit.target_updaters.ema import EMATargetUpdater
 from jepa_kit.testing import (
     check_config,
     check_dataset,

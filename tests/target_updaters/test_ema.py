@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from jepa_kit.targets.ema import EMATargetUpdater
+from jepa_kit.target_updaters.ema import EMATargetUpdater
 from tests.conftest import FIXTURES
 
 

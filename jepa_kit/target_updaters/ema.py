@@ -16,7 +16,7 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from jepa_kit.targets.base import TargetUpdater, TargetUpdaterConfig
+from jepa_kit.target_updaters.base import TargetUpdater, TargetUpdaterConfig
 
 
 class EMATargetUpdater(TargetUpdater):

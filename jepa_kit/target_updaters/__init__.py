@@ -1,5 +1,5 @@
 """Target updaters: keep the target encoder in step with the online encoder."""
 
-from jepa_kit.targets.base import TargetUpdater, TargetUpdaterConfig
+from jepa_kit.target_updaters.base import TargetUpdater, TargetUpdaterConfig
 
 __all__ = ["TargetUpdater", "TargetUpdaterConfig"]
