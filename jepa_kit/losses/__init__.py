@@ -1,5 +1,5 @@
 """Losses in representation space."""
 
-from jepa_kit.losses.base import Loss, LossConfig
+from jepa_kit.losses.base import Loss, LossConfig, NormalizedTargetsConfig, NormalizedTargetsLoss
 
-__all__ = ["Loss", "LossConfig"]
+__all__ = ["Loss", "LossConfig", "NormalizedTargetsConfig", "NormalizedTargetsLoss"]

@@ -10,6 +10,10 @@ reference code draws ``s`` and ``a`` from one shared uniform number and caps at 
 that can never satisfy ``min_keep`` is refused when a recipe is validated instead of looping or
 silently degrading in a data-loader worker.
 
+``block_size``, ``box_indices``, ``spans``, ``cover`` and ``reachable_sizes`` are public and
+exported from ``jepa_kit.maskers``, so a masker plugin can size and index its blocks
+exactly as the built-in ``multiblock`` does (``jepa-kit-maskers``' ``block`` does).
+
 - [0]: I-JEPA, Assran et al. 2023, arXiv:2301.08243
 """
 
@@ -47,6 +51,7 @@ def shape(n: int, ratio: float, limit: tuple[int, int], floor: int = 0) -> tuple
 
 
 def lerp(bounds: tuple[float, float], u: float) -> float:
+    """``bounds[0] + u * (bounds[1] - bounds[0])``: a draw ``u`` in [0, 1) mapped to a range."""
     return bounds[0] + u * (bounds[1] - bounds[0])
 
 

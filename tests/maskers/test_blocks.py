@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import jepa_kit.maskers
 from jepa_kit.maskers import blocks
 from jepa_kit.maskers.multiblock import MultiBlockMasker
 from tests.maskers.helpers import RUNS, fixture_masker
@@ -89,3 +90,9 @@ def test_box_helpers_agree_with_loops() -> None:
 def test_cover_of_no_blocks_is_empty() -> None:
     rows, cols = torch.zeros(3, 0, 5), torch.zeros(3, 0, 7)
     assert torch.equal(blocks.cover(rows, cols), torch.zeros(3, 5, 7))
+
+
+@pytest.mark.parametrize("name", ["block_size", "box_indices", "cover", "reachable_sizes", "spans"])
+def test_helpers_are_exported_from_the_package(name: str) -> None:
+    assert name in jepa_kit.maskers.__all__
+    assert getattr(jepa_kit.maskers, name) is getattr(blocks, name)

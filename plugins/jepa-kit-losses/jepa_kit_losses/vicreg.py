@@ -19,9 +19,8 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from jepa_kit.losses import NormalizedTargetsConfig, NormalizedTargetsLoss
 from pydantic import Field
-
-from jepa_kit_losses._targets import NormalizedTargetsConfig, NormalizedTargetsLoss
 
 
 def variance_term(z: torch.Tensor, std_target: float, eps: float) -> torch.Tensor:

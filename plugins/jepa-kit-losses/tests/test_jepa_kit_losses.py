@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from jepa_kit.losses import NormalizedTargetsLoss
+from jepa_kit.losses.feature import L2Loss
 from jepa_kit.testing import check_component, check_loss
 
 from jepa_kit_losses import CosineLoss, VICRegL2Loss
@@ -68,3 +70,13 @@ def test_targets_are_layer_normed_unless_disabled() -> None:
     assert torch.allclose(normed, F.layer_norm(features, (8,)))
     raw = VICRegL2Loss(VICRegL2Loss.Config(normalize_targets=False)).prepare_targets(features)
     assert raw is features
+
+
+@pytest.mark.parametrize("cls", [CosineLoss, VICRegL2Loss], ids=lambda c: c.__name__)
+def test_targets_are_jepa_kits_l2_targets_exactly(cls: type) -> None:
+    assert issubclass(cls, NormalizedTargetsLoss)  # the core's base, not a copy
+    features = torch.randn(3, 7, 16) * 2 + 1
+    for normalize in (True, False):
+        ours = cls(cls.Config(normalize_targets=normalize)).prepare_targets(features)
+        core = L2Loss(L2Loss.Config(normalize_targets=normalize)).prepare_targets(features)
+        assert torch.equal(ours, core)

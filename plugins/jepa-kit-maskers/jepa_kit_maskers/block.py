@@ -5,9 +5,9 @@ of the image ([0], Sec. 7, Table 6: target Block(0.6), one target, context ratio
 
 The block's size is drawn once per batch, as the reference multi-block collator draws its
 block sizes, so every image has the same number of target and context patches; its position is
-drawn per image. Sizes follow the reference's rule: area ``int(H * W * scale)``,
-``h = round(sqrt(area * aspect))``, ``w = round(sqrt(area / aspect))``, each kept below the
-grid side so that some context remains.
+drawn per image. Sizes are jepa-kit's ``block_size``, the reference's rule: area
+``int(H * W * scale)``, ``h = round(sqrt(area * aspect))``, ``w = round(sqrt(area / aspect))``,
+each kept below the grid side so that some context remains (and at least 1).
 
 - [0]: I-JEPA, Assran et al. 2023, arXiv:2301.08243
 """
@@ -18,19 +18,16 @@ import math
 from typing import Literal
 
 import torch
-from jepa_kit.maskers import Masker, MaskerConfig, Masks
+from jepa_kit.maskers import Masker, MaskerConfig, Masks, block_size, box_indices
 from pydantic import Field, model_validator
 
 from jepa_kit_maskers._grid import GRID_SOURCE, complement, ordered_range
 
 
-def block_shape(grid: tuple[int, int], scale: float, aspect: float) -> tuple[int, int]:
+def _block_size(grid: tuple[int, int], scale: float, aspect: float) -> tuple[int, int]:
     """(h, w) of a block covering about ``scale`` of ``grid`` with height/width ``aspect``."""
-    area = int(grid[0] * grid[1] * scale)
-    h = round(math.sqrt(area * aspect))
-    w = round(math.sqrt(area / aspect))
-    # Below the full side (the reference's rule), and at least one patch.
-    return max(1, min(h, grid[0] - 1)), max(1, min(w, grid[1] - 1))
+    # Below the full side (the reference's cap), and at least one patch.
+    return block_size(scale, aspect, grid, (grid[0] - 1, grid[1] - 1), floor=1)
 
 
 class BlockMasker(Masker):
@@ -65,8 +62,8 @@ class BlockMasker(Masker):
                 )
             # h grows with the aspect ratio and w shrinks with it, so pairing the tallest h with
             # the widest w bounds every block this config can draw.
-            h, _ = block_shape(grid, self.scale[1], self.aspect_ratio[1])
-            _, w = block_shape(grid, self.scale[1], self.aspect_ratio[0])
+            h, _ = _block_size(grid, self.scale[1], self.aspect_ratio[1])
+            _, w = _block_size(grid, self.scale[1], self.aspect_ratio[0])
             left = grid[0] * grid[1] - h * w
             if left < self.min_keep:
                 raise ValueError(
@@ -89,10 +86,8 @@ class BlockMasker(Masker):
         scale = c.scale[0] + u_scale * (c.scale[1] - c.scale[0])
         lo, hi = math.log(c.aspect_ratio[0]), math.log(c.aspect_ratio[1])
         aspect = math.exp(lo + u_aspect * (hi - lo))  # log-uniform: tall and wide equally likely
-        h, w = block_shape(self.grid, scale, aspect)
-        top = torch.randint(0, rows - h + 1, (b, 1, 1), generator=generator)
-        left = torch.randint(0, cols - w + 1, (b, 1, 1), generator=generator)
-        r = top + torch.arange(h).view(1, h, 1)  # (B, h, 1)
-        col = left + torch.arange(w).view(1, 1, w)  # (B, 1, w)
-        target = (r * cols + col).reshape(b, h * w)  # row-major, so already ascending
+        h, w = _block_size(self.grid, scale, aspect)
+        top = torch.randint(0, rows - h + 1, (b,), generator=generator)
+        left = torch.randint(0, cols - w + 1, (b,), generator=generator)
+        target = box_indices(top, left, (h, w), cols)  # (B, h*w), row-major so ascending
         return Masks(context=complement(target, self.num_patches), targets=target.unsqueeze(0))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
-from jepa_kit.maskers import Masker, Masks
+from jepa_kit.maskers import Masker, Masks, block_size, box_indices
 from jepa_kit.testing import check_component, check_masker
 
 from jepa_kit_maskers import BlockMasker, RandomMasker, RasterizedMasker
@@ -50,6 +52,33 @@ def test_block_is_one_rectangle_and_context_its_complement() -> None:
         w = int(cols.max() - cols.min()) + 1
         assert h * w == tgt.numel()  # a full rectangle
         assert sorted(ctx.tolist() + tgt.tolist()) == list(range(64))
+
+
+def test_block_is_jepa_kits_block_below_the_full_side() -> None:
+    # The block's size and indices are the core's block_size (capped at H-1 x W-1, floored at 1)
+    # and box_indices, for the masker's own draws: scale uniform, aspect ratio log-uniform.
+    cfg = BlockMasker.Config(scale=(0.05, 0.6), aspect_ratio=(0.3, 3.0), min_keep=1)
+    lo, hi = math.log(0.3), math.log(3.0)
+    for grid in [(4, 6), (8, 8), (14, 14)]:
+        masker = BlockMasker(cfg, grid=grid)
+        for seed in range(10):
+            u_scale, u_aspect = torch.rand(2, generator=torch.Generator().manual_seed(seed))
+            size = block_size(0.05 + float(u_scale) * (0.6 - 0.05),
+                              math.exp(lo + float(u_aspect) * (hi - lo)),
+                              grid, (grid[0] - 1, grid[1] - 1), floor=1)
+            target = sample(masker, seed=seed).targets[0]  # (B, h*w)
+            tops, lefts = target[:, 0] // grid[1], target[:, 0] % grid[1]
+            assert torch.equal(target, box_indices(tops, lefts, size, grid[1]))
+
+
+def test_block_masks_keep_their_recorded_values() -> None:
+    # Drawn before the masker used jepa-kit's block helpers; the switch moved no index.
+    masks = sample(BlockMasker(BlockMasker.Config(scale=(0.3, 0.6)), grid=(4, 6)))
+    assert masks.targets[0, :, 0].tolist() == [9, 1, 9, 7, 8]  # top-left cells
+    assert masks.targets[0, 1].tolist() == [1, 2, 3, 7, 8, 9, 13, 14, 15]  # 3x3
+    assert masks.context[1].tolist() == [0, 4, 5, 6, 10, 11, 12, 16, 17, 18, 19, 20, 21, 22, 23]
+    one = sample(BlockMasker(BlockMasker.Config(), grid=(8, 8)), batch=1, seed=3)
+    assert one.targets.shape == (1, 1, 42) and one.targets[0, 0, 0] == 9  # 6x7 at row 1, col 1
 
 
 def test_rasterized_uses_quadrants() -> None:
