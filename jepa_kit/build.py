@@ -6,9 +6,7 @@ the recipe as a whole is never passed down.
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jepa_kit.config import ComponentConfig
 from jepa_kit.data.base import Dataset
@@ -17,7 +15,13 @@ from jepa_kit.losses.base import Loss
 from jepa_kit.maskers.base import Masker
 from jepa_kit.predictors.base import Predictor
 from jepa_kit.registry import registry
+from jepa_kit.optim.schedules import ScheduleLengths
+from jepa_kit.projectors.base import Projector
 from jepa_kit.target_updaters.base import TargetUpdater
+from jepa_kit.views.base import Views
+
+if TYPE_CHECKING:
+    from jepa_kit.methods.base import Method
 
 
 def component_class(kind: str, config: ComponentConfig) -> type:
@@ -50,20 +54,24 @@ def build_dataset(config: ComponentConfig, *, train: bool, seed: int) -> Dataset
     return component_class("dataset", config)(config, train=train, seed=seed)
 
 
-@dataclass
-class Model:
-    """The trainable networks of a JEPA: online encoder, its EMA target, the predictor."""
-
-    encoder: Encoder
-    target_encoder: Encoder
-    predictor: Predictor
+def build_views(config: ComponentConfig, *, img_size: int) -> Views:
+    return component_class("views", config)(config, img_size=img_size)
 
 
-def build_model(recipe: Any) -> Model:
-    """Encoder, a frozen copy as target encoder, and the predictor."""
-    encoder = build_encoder(recipe.encoder, img_size=recipe.img_size)
-    target = copy.deepcopy(encoder)
-    for p in target.parameters():
-        p.requires_grad_(False)
-    predictor = build_predictor(recipe.predictor, encoder)
-    return Model(encoder, target, predictor)
+def build_projector(config: ComponentConfig, *, in_dim: int) -> Projector:
+    return component_class("projector", config)(config, in_dim=in_dim)
+
+
+def method_class(recipe: Any) -> type[Method]:
+    return component_class("method", recipe.method)
+
+
+def build_method(recipe: Any, *, lengths: ScheduleLengths) -> Method:
+    """The recipe's method, built from the sections it declares (``Method.slots``).
+
+    Seed the global RNG first: networks are initialised while the method is built.
+    """
+    cls = method_class(recipe)
+    sections = {slot: getattr(recipe, slot) for slot in cls.slots}
+    return cls(recipe.method, sections=sections, img_size=recipe.img_size, lengths=lengths,
+               precision=recipe.train.precision, seed=recipe.run.seed)

@@ -1,15 +1,21 @@
 """Typed recipes: TOML files validated against the installed components.
 
-A recipe has the sections ``run``, ``data``, ``encoder``, ``predictor``, ``masker``,
-``target_updater``, ``loss``, ``optim``, ``train`` and ``eval``. The component sections
-(``data``, ``encoder``, ``predictor``, ``masker``, ``target_updater``, ``loss``) are
-discriminated unions over every installed component of that kind, keyed by ``kind``, so a
-plugin's options are validated exactly like a built-in's.
+A recipe has the sections ``run``, ``method``, ``data``, ``optim``, ``train`` and ``eval``,
+plus the component sections its method declares (``Method.slots``; I-JEPA: ``encoder``,
+``predictor``, ``masker``, ``target_updater``, ``loss``, ``views``). ``[method] kind`` picks
+the method and defaults to ``"ijepa"``. A slot section the recipe leaves out gets the method's
+default component; a component section the method does not use is an error. Component
+sections are discriminated unions over every installed component of that kind, keyed by
+``kind``, so a plugin's options are validated exactly like a built-in's.
 
 Composition: ``extends = "base.toml"`` (relative to the recipe) deep-merges the recipe onto a
 base; ``--set dotted.key=value`` overrides one field, the value parsed as TOML (a bare word
 falls back to a string). When either changes a section's ``kind``, that section starts afresh
-from the new component's defaults instead of inheriting options the new component lacks.
+from the new component's defaults instead of inheriting options the new component lacks; when
+either changes ``method.kind``, the sections the new method does not use are dropped.
+
+Recipes written before views were a component kept the augmentation settings in ``[data]``;
+``migrate`` moves them to ``[views]`` (with a warning) so old files and checkpoints still load.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import copy
 import difflib
 import functools
 import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -25,31 +32,21 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from jepa_kit.errors import UserError
-from jepa_kit.registry import registry
+from jepa_kit.registry import GROUPS, registry
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-#: Recipe section -> component kind, for the sections that name a component.
-COMPONENT_SECTIONS: dict[str, str] = {
-    "data": "dataset",
-    "encoder": "encoder",
-    "predictor": "predictor",
-    "masker": "masker",
-    "target_updater": "target_updater",
-    "loss": "loss",
-}
-#: The component a section gets when it names none.
-DEFAULT_KINDS: dict[str, str] = {
-    "data": "synthetic",
-    "encoder": "vit",
-    "predictor": "vit_predictor",
-    "masker": "multiblock",
-    "target_updater": "ema",
-    "loss": "l2",
-}
+#: Recipe section -> component kind, for every section that can name a component. Besides
+#: ``method`` and ``data``, a section is named after its kind.
+COMPONENT_SECTIONS: dict[str, str] = {kind: kind for kind in GROUPS} | {"data": "dataset"}
+COMPONENT_SECTIONS.pop("dataset")
+#: The component the engine's own sections get when they name none.
+ENGINE_DEFAULTS: dict[str, str] = {"method": "ijepa", "data": "synthetic"}
+#: Augmentation settings that lived in ``[data]`` before views were a component.
+LEGACY_VIEW_KEYS = ("crop_scale", "horizontal_flip", "color_jitter", "gaussian_blur")
 
 
 class RecipeError(UserError):
@@ -127,8 +124,9 @@ class EvalSection(Section):
     every_epochs: int = Field(0, ge=0, description="Run kNN evaluation every N epochs; 0: off.")
     knn_k: int = Field(20, ge=1, description="Neighbours in the kNN vote.")
     knn_temperature: float = Field(0.07, gt=0, description="Temperature of the kNN vote.")
-    which: Literal["target", "context"] = Field(
-        "target", description="Encoder evaluated (the paper evaluates the target encoder)."
+    which: str | None = Field(
+        None, description="Encoder evaluated, by the method's names (I-JEPA: target, as the "
+        "paper, or context); None: the method's default."
     )
     monitors: bool = Field(True, description="Log collapse monitors (RankMe, feature std).")
     rankme_batches: int = Field(8, ge=1, description="Batches of target features RankMe sees.")
@@ -148,22 +146,39 @@ def _component_union(kind: str) -> Any:
     return Annotated[union, Field(discriminator="kind")]
 
 
+def method_slots(name: str) -> dict[str, str | None]:
+    """The sections method ``name`` reads -> their default kinds (``RegistryError`` if unknown)."""
+    return dict(registry("method").load(name).slots)
+
+
+def sections_of(data: dict[str, Any]) -> dict[str, str | None]:
+    """Component sections of a raw recipe -> default kind: the engine's and its method's.
+
+    An unknown method contributes no slots (its own error is reported by validation)."""
+    method = data.get("method")
+    name = method.get("kind", ENGINE_DEFAULTS["method"]) if isinstance(method, dict) else None
+    try:
+        slots = method_slots(name) if isinstance(name, str) else {}
+    except UserError:
+        slots = {}
+    return {**ENGINE_DEFAULTS, **slots}
+
+
 @functools.cache
-def _recipe_model(signature: tuple[tuple[int, tuple[str, ...]], ...]) -> type[BaseModel]:
+def _recipe_model(method: str, signature: tuple[tuple[int, tuple[str, ...]], ...]
+                  ) -> type[BaseModel]:
     fields: dict[str, Any] = {
         "run": (RunSection, Field(default_factory=RunSection)),
         "optim": (OptimSection, Field(default_factory=OptimSection)),
         "train": (TrainSection, Field(default_factory=TrainSection)),
         "eval": (EvalSection, Field(default_factory=EvalSection)),
+        "method": (registry("method").load(method).Config,
+                   Field(description="The method: the algorithm a run trains.")),
     }
-    for section, kind in COMPONENT_SECTIONS.items():
+    for section in ("data", *method_slots(method)):
+        kind = COMPONENT_SECTIONS[section]
         fields[section] = (_component_union(kind), Field(description=f"The {kind} component."))
-    model = create_model(
-        "Recipe",
-        __base__=RecipeBase,
-        **fields,
-    )
-    return model
+    return create_model("Recipe", __base__=RecipeBase, **fields)
 
 
 class RecipeBase(Section):
@@ -189,27 +204,35 @@ class RecipeBase(Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> RecipeBase:
-        patch = self.patch_size
-        if self.img_size % patch:
-            raise ValueError(
-                f"data.img_size={self.img_size} is not divisible by the encoder's patch size "
-                f"{patch} (encoder.patch_size)"
-            )
-        self.masker.check_grid(self.grid)  # type: ignore[attr-defined]
+        fields = type(self).model_fields
+        if "encoder" in fields:
+            patch = self.patch_size
+            if self.img_size % patch:
+                raise ValueError(
+                    f"data.img_size={self.img_size} is not divisible by the encoder's patch "
+                    f"size {patch} (encoder.patch_size)"
+                )
+        if "masker" in fields:
+            self.masker.check_grid(self.grid)  # type: ignore[attr-defined]
+        which = self.eval.which  # type: ignore[attr-defined]
+        choices = registry("method").load(self.method.kind).eval_encoders  # type: ignore[attr-defined]
+        if which is not None and which not in choices:
+            raise ValueError(f"eval.which={which!r}: method {self.method.kind!r} "  # type: ignore[attr-defined]
+                             f"evaluates {', '.join(repr(c) for c in choices)}")
         return self
 
 
-def recipe_model() -> type[BaseModel]:
-    """The recipe model over the components installed now."""
+def recipe_model(method: str = ENGINE_DEFAULTS["method"]) -> type[BaseModel]:
+    """The recipe model of ``method`` over the components installed now."""
     signature = tuple(
-        (registry(k).generation, tuple(registry(k).names())) for k in COMPONENT_SECTIONS.values()
+        (registry(k).generation, tuple(registry(k).names())) for k in GROUPS
     )
-    return _recipe_model(signature)
+    return _recipe_model(method, signature)
 
 
-def recipe_schema() -> dict[str, Any]:
-    """JSON Schema of a recipe over the installed components (for editor completion)."""
-    return recipe_model().model_json_schema()
+def recipe_schema(method: str = ENGINE_DEFAULTS["method"]) -> dict[str, Any]:
+    """JSON Schema of a ``method`` recipe over the installed components (editor completion)."""
+    return recipe_model(method).model_json_schema()
 
 
 # -- reading and composing ---------------------------------------------------------------------
@@ -226,18 +249,36 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge ``update`` onto ``base``; a section whose ``kind`` changes is replaced."""
+    """Deep-merge ``update`` onto ``base``; a section whose ``kind`` changes is replaced, and
+    a change of ``method.kind`` drops the base's sections the new method does not use."""
+    return _merge(base, update, top=True)
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any], *, top: bool = False
+           ) -> dict[str, Any]:
     out = copy.deepcopy(base)
+    defaults = sections_of(base) if top else {}
     for key, value in update.items():
         old = out.get(key)
         if isinstance(value, dict) and isinstance(old, dict):
-            if "kind" in value and old.get("kind", DEFAULT_KINDS.get(key)) != value["kind"]:
+            if "kind" in value and old.get("kind", defaults.get(key)) != value["kind"]:
                 out[key] = copy.deepcopy(value)
             else:
-                out[key] = merge(old, value)
+                out[key] = _merge(old, value)
         else:
             out[key] = copy.deepcopy(value)
+    if top:
+        _drop_unused_sections(base, out, keep=set(update))
     return out
+
+
+def _drop_unused_sections(before: dict[str, Any], after: dict[str, Any], keep: set[str]) -> None:
+    """After ``method.kind`` changed, drop inherited sections the new method does not read."""
+    old, new = sections_of(before), sections_of(after)
+    if old == new:
+        return
+    for section in set(old) - set(new) - keep:
+        after.pop(section, None)
 
 
 def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -284,24 +325,63 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
                 raise RecipeError("--set", [(key, f"{where} is a value, not a section")])
             node = child
         value = parse_value(raw.strip())
-        if leaf == "kind" and len(parents) == 1 and node.get("kind", DEFAULT_KINDS.get(
+        if leaf == "kind" and len(parents) == 1 and node.get("kind", sections_of(data).get(
                 parents[0])) != value:
+            before = copy.deepcopy(data)
             node.clear()
+            node[leaf] = value
+            if parents[0] == "method":
+                _drop_unused_sections(before, data, keep=set())
+            continue
         node[leaf] = value
     return data
 
 
 # -- validation --------------------------------------------------------------------------------
+def migrate(data: dict[str, Any], source: str) -> None:
+    """Move pre-views augmentation keys from ``[data]`` to ``[views]``, in place."""
+    body = data.get("data")
+    if not isinstance(body, dict):
+        return
+    moved = [key for key in LEGACY_VIEW_KEYS if key in body]
+    if not moved or isinstance(data.get("views"), dict) and data["views"]:
+        return
+    data["views"] = {key: body.pop(key) for key in moved}
+    warnings.warn(f"{source}: data.{', data.'.join(moved)} moved to [views] (the views "
+                  f"component owns augmentation); update the recipe", FutureWarning,
+                  stacklevel=3)
+
+
 def _check_kinds(data: dict[str, Any]) -> list[tuple[str, str]]:
-    problems = []
-    for section, kind in COMPONENT_SECTIONS.items():
+    problems: list[tuple[str, str]] = []
+    method = data.setdefault("method", {})
+    if not isinstance(method, dict):
+        return [("method", f"expected a [method] table, got {method!r}")]
+    name = method.setdefault("kind", ENGINE_DEFAULTS["method"])
+    if not isinstance(name, str) or name not in registry("method").names():
+        return [("method.kind", registry("method").unknown_message(str(name)))]
+    sections = sections_of(data)
+    for section in COMPONENT_SECTIONS:
+        if section in data and section not in sections:
+            method_name = data["method"].get("kind")
+            problems.append((section, f"method {method_name!r} does not use a [{section}] "
+                             f"section (its sections: {', '.join(sections)}); remove it"))
+    for section, default in sections.items():
+        kind = COMPONENT_SECTIONS[section]
         body = data.get(section)
         if body is None:
+            if default is None:
+                problems.append((section, f"method {data['method'].get('kind')!r} needs a "
+                                 f"[{section}] section naming a {kind} kind"))
+                continue
             data[section] = body = {}
         if not isinstance(body, dict):
             problems.append((section, f"expected a [{section}] table, got {body!r}"))
             continue
-        name = body.setdefault("kind", DEFAULT_KINDS[section])
+        name = body.setdefault("kind", default)
+        if name is None:
+            problems.append((f"{section}.kind", f"missing; {registry(kind).unknown_message('')}"))
+            continue
         reg = registry(kind)
         if not isinstance(name, str) or name not in reg.names():
             problems.append((f"{section}.kind", reg.unknown_message(str(name))))
@@ -329,9 +409,10 @@ def _describe(error: dict[str, Any], data: dict[str, Any]) -> tuple[str, str]:
     if error["type"] == "extra_forbidden":
         msg = "unknown key"
         section = key.split(".")[0]
-        model = recipe_model().model_fields.get(section)
+        fields = recipe_model(data["method"]["kind"]).model_fields
+        model = fields.get(section)
         if key.count(".") == 0:
-            known = [*recipe_model().model_fields]
+            known = [*fields]
             msg = f"unknown section; sections: {', '.join(known)}"
             close = difflib.get_close_matches(key, known, n=1)
             if close:
@@ -358,7 +439,7 @@ def _closest_field(key: str, data: dict[str, Any]) -> str:
         except ValueError:
             return ""
     else:
-        annotation = recipe_model().model_fields[section].annotation
+        annotation = recipe_model(data["method"]["kind"]).model_fields[section].annotation
         fields = list(getattr(annotation, "model_fields", {}))
     close = difflib.get_close_matches(rest[-1] if rest else "", fields, n=1)
     hint = f"; valid keys: {', '.join(f for f in fields if f != 'kind')}"
@@ -368,11 +449,12 @@ def _closest_field(key: str, data: dict[str, Any]) -> str:
 def validate_recipe(data: dict[str, Any], source: str = "<recipe>") -> Any:
     """Validate a raw recipe dict; ``RecipeError`` lists every problem with its dotted key."""
     data = copy.deepcopy(data)
+    migrate(data, source)
     problems = _check_kinds(data)
     if problems:
         raise RecipeError(source, problems)
     try:
-        return recipe_model().model_validate(data)
+        return recipe_model(data["method"]["kind"]).model_validate(data)
     except ValidationError as exc:
         raise RecipeError(source, [_describe(e, data) for e in exc.errors()]) from None
     except ValueError as exc:  # raised by a component's own hook outside pydantic's wrapping

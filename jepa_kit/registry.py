@@ -22,12 +22,15 @@ from jepa_kit.errors import UserError
 
 #: Component kind -> entry-point group.
 GROUPS: dict[str, str] = {
+    "method": "jepa_kit.methods",
     "encoder": "jepa_kit.encoders",
     "predictor": "jepa_kit.predictors",
     "masker": "jepa_kit.maskers",
     "target_updater": "jepa_kit.target_updaters",
     "loss": "jepa_kit.losses",
     "dataset": "jepa_kit.datasets",
+    "views": "jepa_kit.views",
+    "projector": "jepa_kit.projectors",
 }
 
 #: The distribution that ships the built-ins.
@@ -75,16 +78,22 @@ def _base_class(kind: str) -> type:
     from jepa_kit.encoders.base import Encoder
     from jepa_kit.losses.base import Loss
     from jepa_kit.maskers.base import Masker
+    from jepa_kit.methods.base import Method
     from jepa_kit.predictors.base import Predictor
+    from jepa_kit.projectors.base import Projector
     from jepa_kit.target_updaters.base import TargetUpdater
+    from jepa_kit.views.base import Views
 
     return {
+        "method": Method,
         "encoder": Encoder,
         "predictor": Predictor,
         "masker": Masker,
         "target_updater": TargetUpdater,
         "loss": Loss,
         "dataset": Dataset,
+        "views": Views,
+        "projector": Projector,
     }[kind]
 
 

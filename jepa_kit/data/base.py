@@ -17,14 +17,6 @@ class DatasetConfig(ComponentConfig):
     component_kind: ClassVar[str] = "dataset"
 
     img_size: int = Field(224, gt=0, le=4096, description="Side of the square training crop, px.")
-    crop_scale: tuple[float, float] = Field(
-        (0.3, 1.0), description="RandomResizedCrop area range (reference: 0.3-1.0)."
-    )
-    horizontal_flip: bool = Field(False, description="Random horizontal flip (reference: off).")
-    color_jitter: float = Field(
-        0.0, ge=0.0, le=1.0, description="Colour-jitter strength; 0 turns it off (reference: off)."
-    )
-    gaussian_blur: bool = Field(False, description="Random Gaussian blur (reference: off).")
     num_workers: int = Field(
         2, ge=0, le=128, description="Data-loader worker processes per rank (0: main process)."
     )

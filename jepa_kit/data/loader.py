@@ -25,6 +25,10 @@ _AUGMENT_TAG = 0xA06
 _MASK_TAG = 0x3A5C
 
 
+#: One loaded sample: its views, label, global step, epoch and skipped-file count.
+Sample = tuple[list[torch.Tensor], int, int, int, int]
+
+
 def mix_seed(*values: int) -> int:
     """A 64-bit seed from integers (splitmix64 folded over ``values``); cheap and stable."""
     state = 0x9E3779B97F4A7C15
@@ -42,24 +46,36 @@ def _seeded(*values: int) -> torch.Generator:
 
 @dataclass
 class Batch:
-    """One pre-training batch: ``images`` (B, 3, S, S) float, ``labels`` (B,) int64 (-1 when
-    unlabelled), the batch's ``masks``, the global batch counter ``step`` and the ``epoch``.
-    ``skipped`` counts unreadable files that were replaced while loading this batch."""
+    """One pre-training batch.
 
-    images: torch.Tensor
+    ``views`` holds one float tensor (B, 3, s, s) per view the method's views transform makes
+    (I-JEPA: one; multi-crop: globals then locals); ``labels`` (B,) int64 (-1 when
+    unlabelled); ``masks`` the batch's patch indices when the method samples masks, else None;
+    the global batch counter ``step`` and the ``epoch``. ``skipped`` counts unreadable files
+    that were replaced while loading this batch."""
+
+    views: list[torch.Tensor]
     labels: torch.Tensor
-    masks: Masks
+    masks: Masks | None
     step: int
     epoch: int
     skipped: int = 0
 
+    @property
+    def images(self) -> torch.Tensor:
+        """The first view (B, 3, S, S): I-JEPA's only one, a multi-crop's first global."""
+        return self.views[0]
+
     def _map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
-        # Every tensor field of the masks, so a Masks subclass with extra fields moves too.
-        parts = {f.name: getattr(self.masks, f.name) for f in fields(self.masks)}
-        masks = type(self.masks)(
-            **{k: fn(v) if isinstance(v, torch.Tensor) else v for k, v in parts.items()}
-        )
-        return Batch(fn(self.images), fn(self.labels), masks, self.step, self.epoch, self.skipped)
+        masks = self.masks
+        if masks is not None:
+            # Every tensor field of the masks, so a Masks subclass with extra fields moves too.
+            parts = {f.name: getattr(masks, f.name) for f in fields(masks)}
+            masks = type(masks)(
+                **{k: fn(v) if isinstance(v, torch.Tensor) else v for k, v in parts.items()}
+            )
+        return Batch([fn(v) for v in self.views], fn(self.labels), masks, self.step, self.epoch,
+                     self.skipped)
 
     def pin_memory(self) -> Batch:
         """Called by the DataLoader's pin-memory thread (``pin_memory=True``)."""
@@ -69,7 +85,7 @@ class Batch:
         return self._map(lambda t: t.to(device, non_blocking=non_blocking))
 
     def __len__(self) -> int:
-        return int(self.images.shape[0])
+        return int(self.labels.shape[0])
 
 
 def batches_per_epoch(
@@ -155,10 +171,10 @@ class EpochBatchSampler(Sampler[list[tuple[int, int, int]]]):
 
 
 class AugmentedSamples(torch.utils.data.Dataset):
-    """Loads ``dataset[index]`` and augments it with a generator seeded by
+    """Loads ``dataset[index]`` and makes its views with a generator seeded by
     ``(seed, epoch, index)``; indexed by the sampler's ``(global_step, epoch, index)``.
 
-    Returns ``(image, label, global_step, epoch, skipped)`` where ``skipped`` is how many
+    Returns ``(views, label, global_step, epoch, skipped)`` where ``skipped`` is how many
     unreadable files the dataset replaced while loading this sample.
     """
 
@@ -170,35 +186,38 @@ class AugmentedSamples(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
-    def __getitem__(self, key: tuple[int, int, int]) -> tuple[torch.Tensor, int, int, int, int]:
+    def __getitem__(self, key: tuple[int, int, int]) -> Sample:
         step, epoch, index = key
         before = getattr(self.dataset, "skipped", 0)
         image, label = self.dataset[index]
         skipped = getattr(self.dataset, "skipped", 0) - before
-        image = self.transform(image, _seeded(_AUGMENT_TAG, self.seed, epoch, index))
-        return image, label, step, epoch, skipped
+        views = self.transform(image, _seeded(_AUGMENT_TAG, self.seed, epoch, index))
+        return views, label, step, epoch, skipped
 
 
-class MaskCollator:
-    """Stacks augmented samples and samples the batch's masks; runs in the workers.
+class Collator:
+    """Stacks samples view by view and, given a masker, samples the batch's masks.
 
-    The masks are drawn from a generator seeded by ``(seed, global step, rank)``, so they do
-    not depend on the number of workers or which one built the batch.
+    Runs in the loader workers. The masks are drawn from a generator seeded by
+    ``(seed, global step, rank)``, so they do not depend on the number of workers or which
+    one built the batch. Methods that need another batch subclass it (``Method.collator``).
     """
 
-    def __init__(self, masker: Masker, seed: int, rank: int = 0) -> None:
+    def __init__(self, masker: Masker | None, seed: int, rank: int = 0) -> None:
         self.masker = masker
         self.seed = seed
         self.rank = rank
 
-    def __call__(self, samples: Sequence[tuple[torch.Tensor, int, int, int, int]]) -> Batch:
-        images, labels, steps, epochs, skipped = zip(*samples, strict=True)
+    def __call__(self, samples: Sequence[Sample]) -> Batch:
+        views, labels, steps, epochs, skipped = zip(*samples, strict=True)
         step, epoch = steps[0], epochs[0]
         assert all(s == step for s in steps), "a batch mixes global steps"
-        generator = _seeded(_MASK_TAG, self.seed, step, self.rank)
-        masks = self.masker.sample(len(samples), step=step, generator=generator)
+        masks = None
+        if self.masker is not None:
+            generator = _seeded(_MASK_TAG, self.seed, step, self.rank)
+            masks = self.masker.sample(len(samples), step=step, generator=generator)
         return Batch(
-            images=torch.stack(images),
+            views=[torch.stack(same) for same in zip(*views, strict=True)],
             labels=torch.tensor(labels, dtype=torch.int64),
             masks=masks,
             step=step,
@@ -209,8 +228,8 @@ class MaskCollator:
 
 def build_loader(
     dataset: torch.utils.data.Dataset,
-    transform: Callable,
-    masker: Masker,
+    views: Callable[[object, torch.Generator], list[torch.Tensor]],
+    collate: Collator,
     *,
     batch_size: int,
     seed: int,
@@ -225,6 +244,9 @@ def build_loader(
     prefetch_factor: int | None = None,
 ) -> DataLoader:
     """A pre-training loader yielding ``Batch``; reuse it across epochs with ``set_epoch``.
+
+    ``views`` makes a sample's views (``jepa_kit.views``); ``collate`` (seeded with the same
+    ``seed`` and ``rank``) makes the batch.
 
     ``persistent_workers`` defaults to ``num_workers > 0``: the workers (and the dataset copy
     each holds) live for the whole run instead of being forked again every epoch.
@@ -242,9 +264,9 @@ def build_loader(
     if persistent_workers is None:
         persistent_workers = num_workers > 0
     return DataLoader(
-        AugmentedSamples(dataset, transform, seed),
+        AugmentedSamples(dataset, views, seed),
         batch_sampler=sampler,
-        collate_fn=MaskCollator(masker, seed, rank),
+        collate_fn=collate,
         num_workers=num_workers,
         pin_memory=pin_memory,
         persistent_workers=persistent_workers and num_workers > 0,

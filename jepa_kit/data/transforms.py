@@ -1,4 +1,4 @@
-"""Image transforms: the I-JEPA pre-training augmentation and the evaluation resize-crop.
+"""Image transforms: the pre-training augmentation of one view and the evaluation resize-crop.
 
 The train transform follows the reference ``make_transforms`` (RandomResizedCrop, optional
 flip, colour distortion and Gaussian blur, ImageNet normalisation; Assran et al., I-JEPA, 2023,
@@ -120,21 +120,24 @@ def normalise(x: torch.Tensor) -> torch.Tensor:
 class TrainTransform:
     """The pre-training augmentation of one image: ``(image, generator) -> (3, S, S) float32``.
 
-    Built from the dataset config's shared fields (img_size, crop_scale, horizontal_flip,
-    color_jitter, gaussian_blur). Picklable; holds no random state.
+    RandomResizedCrop to ``size`` with area range ``scale``, then optional flip, colour
+    distortion and blur, then ImageNet normalisation. ``key`` names the recipe section the
+    settings came from, for error messages. Picklable; holds no random state.
     """
 
-    def __init__(self, config: DatasetConfig) -> None:
-        low, high = config.crop_scale
+    def __init__(self, size: int, *, scale: tuple[float, float] = (0.3, 1.0), flip: bool = False,
+                 color_jitter: float = 0.0, gaussian_blur: bool = False,
+                 key: str = "views") -> None:
+        low, high = scale
         if not 0.0 < low <= high <= 1.0:
             raise ValueError(
-                f"data.crop_scale must satisfy 0 < low <= high <= 1, got {config.crop_scale}"
+                f"{key}.crop_scale must satisfy 0 < low <= high <= 1, got {tuple(scale)}"
             )
-        self.size = config.img_size
+        self.size = size
         self.scale = (low, high)
-        self.flip = config.horizontal_flip
-        self.jitter = config.color_jitter
-        self.blur = config.gaussian_blur
+        self.flip = flip
+        self.jitter = color_jitter
+        self.blur = gaussian_blur
 
     def __call__(self, image: object, generator: torch.Generator) -> torch.Tensor:
         x = to_uint8_tensor(image)

@@ -64,16 +64,17 @@ class CollapseMonitor:
         self.queue.append(target_features.detach().float().mean(dim=1))  # stays on device
         self.shares.append(_image_share(target_features.detach()))  # no host sync here
 
-    def values(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
-        pooled = torch.cat(list(self.queue)) if self.queue else targets.mean(1)
-        rank = rankme(pooled)
-        values = {
-            "rankme": rank,
-            "target_std": feature_std(pooled),
-            "pred_std": feature_std(predictions.mean(1)),
-            "pred_target_cos": float(F.cosine_similarity(predictions.float(), targets.float(),
-                                                         dim=-1).mean()),
-        }
+    def values(self, predictions: torch.Tensor | None = None,
+               targets: torch.Tensor | None = None) -> dict[str, float]:
+        """Monitor values over the observed batches; ``predictions`` and ``targets``
+        (..., Kt, D), when the method has them, add ``pred_std`` and ``pred_target_cos``."""
+        assert self.queue, "observe() at least one batch first"
+        pooled = torch.cat(list(self.queue))
+        values = {"rankme": rankme(pooled), "target_std": feature_std(pooled)}
+        if predictions is not None and targets is not None:
+            values["pred_std"] = feature_std(predictions.mean(1))
+            values["pred_target_cos"] = float(F.cosine_similarity(
+                predictions.float(), targets.float(), dim=-1).mean())
         if self.shares:
             values["target_image_share"] = float(torch.stack(list(self.shares)).mean())
         return values

@@ -2,11 +2,15 @@
 
 A jepa-kit checkpoint is a plain dict that ``torch.load(path, weights_only=True)`` reads:
 
-``format`` ("jepa-kit-checkpoint"), ``format_version`` (1), ``step`` (optimizer steps done),
-``epoch``, ``step_in_epoch``, ``encoder`` / ``target_encoder`` / ``predictor`` (state dicts),
-``optimizer`` (state dict or None), ``rng`` (torch / numpy / python states), ``recipe`` (the
+``format`` ("jepa-kit-checkpoint"), ``format_version`` (2), ``step`` (optimizer steps done),
+``epoch``, ``step_in_epoch``, ``method`` (its recipe kind), ``networks`` (the method's network
+names) and one state dict per network under its name (I-JEPA: ``encoder``,
+``target_encoder``, ``predictor``), ``optimizer`` (state dict or None), ``rng`` (torch / numpy / python states), ``recipe`` (the
 resolved recipe as JSON-compatible data), ``versions`` (distribution -> version), ``metrics``
 (last logged values). Imported reference checkpoints carry no optimizer or RNG state.
+
+Version 1 (before methods were plug-ins) had no ``method`` or ``networks`` keys and always
+held I-JEPA's three networks; it loads as such.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from jepa_kit.atomic import atomic_write
 from jepa_kit.errors import UserError
 
 FORMAT = "jepa-kit-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _NAME = re.compile(r"^step_(\d{8})\.pt$")
-REQUIRED_KEYS = ("format", "format_version", "step", "encoder", "target_encoder", "predictor",
-                 "recipe")
+REQUIRED_KEYS = ("format", "format_version", "step", "recipe")
+#: The networks of a version-1 checkpoint (I-JEPA's, the only method then).
+V1_NETWORKS = ("encoder", "target_encoder", "predictor")
 
 
 class CheckpointError(UserError):
@@ -62,14 +67,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path}: not a jepa-kit checkpoint (for an official I-JEPA checkpoint use "
             f"`jepa-kit import-reference {path} --out DIR`)"
         )
-    missing = [k for k in REQUIRED_KEYS if k not in data]
-    if missing:
-        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
-    if data["format_version"] > FORMAT_VERSION:
+    if not isinstance(data.get("format_version"), int) or data["format_version"] > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format {data['format_version']} is newer than this jepa-kit "
             f"understands ({FORMAT_VERSION}); upgrade jepa-kit"
         )
+    if data.get("format_version") == 1:
+        data.setdefault("method", "ijepa")
+        data.setdefault("networks", list(V1_NETWORKS))
+    missing = [k for k in (*REQUIRED_KEYS, *data.get("networks", ())) if k not in data]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
     return data
 
 

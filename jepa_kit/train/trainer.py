@@ -23,17 +23,11 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from jepa_kit import __version__
-from jepa_kit.build import (
-    build_dataset,
-    build_loss,
-    build_masker,
-    build_model,
-    build_target_updater,
-)
-from jepa_kit.data.loader import batches_per_epoch, build_loader, set_epoch
-from jepa_kit.data.transforms import TrainTransform
+from jepa_kit.build import build_dataset, build_method
+from jepa_kit.data.loader import Batch, batches_per_epoch, build_loader, set_epoch
 from jepa_kit.errors import UserError
 from jepa_kit.eval.monitors import CollapseMonitor
+from jepa_kit.methods.base import StepOutput
 from jepa_kit.optim.adamw import OptimSchedule, build_adamw
 from jepa_kit.optim.schedules import ScheduleLengths
 from jepa_kit.recipe import recipe_to_dict, recipe_to_toml
@@ -50,7 +44,6 @@ from jepa_kit.train.checkpoint import (
 from jepa_kit.train.finished import clear_finished, write_finished
 from jepa_kit.train.metrics import MetricsLog, ProgressDisplay
 from jepa_kit.train.rng import capture_rng, restore_rng
-from jepa_kit.train.step import jepa_forward
 
 
 class CollapseWarning(UserWarning):
@@ -75,11 +68,6 @@ def resolve_device(choice: str) -> torch.device:
             raise UserError("train.device=cuda, but no CUDA device is available (use --device cpu)")
         return torch.device("cuda")
     return torch.device("cpu")
-
-
-def _bare(module: nn.Module) -> nn.Module:
-    module = getattr(module, "module", module)  # DDP
-    return getattr(module, "_orig_mod", module)  # torch.compile
 
 
 def prepare_output_dir(directory: Path, *, resume: bool) -> None:
@@ -119,35 +107,30 @@ class Trainer:
             prepare_output_dir(self.out, resume=self.resume)
         D.barrier(self.dist)
 
-        torch.manual_seed(seed)  # identical initial weights on every rank
-        model = build_model(r)
-        self.encoder, self.target_encoder, self.predictor = (
-            model.encoder.to(self.device), model.target_encoder.to(self.device),
-            model.predictor.to(self.device))
-        self.masker = build_masker(r.masker, grid=self.encoder.grid)
-        self.loss_fn = build_loss(r.loss).to(self.device)
-
         self.ipe = batches_per_epoch(len(self.dataset), t.batch_size, self.dist.world_size)
         if self.ipe == 0:
             raise UserError(
                 f"data: {len(self.dataset)} images give no full batch of train.batch_size="
                 f"{t.batch_size} per process; lower train.batch_size"
             )
-        self.loader = build_loader(
-            self.dataset, TrainTransform(r.data), self.masker, batch_size=t.batch_size,
-            seed=seed, rank=self.dist.rank, world_size=self.dist.world_size,
-            num_workers=r.data.num_workers, pin_memory=self.device.type == "cuda",
-        )
         o = r.optim
         self.lengths = ScheduleLengths(self.ipe, t.epochs, o.warmup_epochs, o.ipe_scale)
         self.total_steps = t.epochs * self.ipe
         if t.max_steps is not None:
             self.total_steps = min(self.total_steps, t.max_steps)
-        self.updater = build_target_updater(r.target_updater,
-                                            total_steps=self.lengths.momentum_steps)
+
+        torch.manual_seed(seed)  # identical initial weights on every rank
+        self.method = build_method(r, lengths=self.lengths).to(self.device)
+        self.loader = build_loader(
+            self.dataset, self.method.views, self.method.collator(seed=seed, rank=self.dist.rank),
+            batch_size=t.batch_size, seed=seed, rank=self.dist.rank,
+            world_size=self.dist.world_size, num_workers=r.data.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        trainable = [self.method.networks[name] for name in self.method.trainable]
         # The fused kernel is a single pass over every parameter; on CPU it measured ~3x faster
         # than foreach for ViT-S (benchmarks/bench_levers.py).
-        self.optimizer = build_adamw([self.encoder, self.predictor], betas=o.betas, eps=o.eps,
+        self.optimizer = build_adamw(trainable, betas=o.betas, eps=o.eps,
                                      fused=self.device.type in ("cuda", "cpu"))
         self.schedule = OptimSchedule(self.optimizer, self.lengths, start_lr=o.start_lr, lr=o.lr,
                                       final_lr=o.final_lr, wd=o.weight_decay,
@@ -164,25 +147,24 @@ class Trainer:
                             min_rankme=e.min_rankme) if e.monitors else None)
         self._restore()
 
-        self.train_encoder: nn.Module = self.encoder
-        self.train_predictor: nn.Module = self.predictor
-        if self.dist.enabled:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            # The positional tables are fixed buffers: nothing to broadcast each step.
-            self.train_encoder = DistributedDataParallel(self.encoder, device_ids=ids,
-                                                         broadcast_buffers=False)
-            self.train_predictor = DistributedDataParallel(self.predictor, device_ids=ids,
-                                                           broadcast_buffers=False)
-        if t.compile:
-            self.train_encoder = torch.compile(self.train_encoder)
-            self.train_predictor = torch.compile(self.train_predictor)
+        # What the step calls: trainable networks through DDP and compile, the rest as built.
+        self.nets: dict[str, nn.Module] = dict(self.method.networks)
+        for name in self.method.trainable:
+            net = self.nets[name]
+            if self.dist.enabled:
+                ids = [self.device.index] if self.device.type == "cuda" else None
+                # Positional tables are fixed buffers: nothing to broadcast each step.
+                net = DistributedDataParallel(net, device_ids=ids, broadcast_buffers=False)
+            if t.compile:
+                net = torch.compile(net)
+            self.nets[name] = net
 
     def _restore(self) -> None:
         t = self.recipe.train
         found = latest_valid_checkpoint(self.out / "checkpoints") if self.resume else None
         if found is not None:
             path, state = found
-            self._load_weights(state)
+            self.method.load_state_dict(state, str(path))
             if state.get("optimizer") is not None:
                 self.optimizer.load_state_dict(state["optimizer"])
             self.step, self.epoch = state["step"], state["epoch"]
@@ -195,17 +177,7 @@ class Trainer:
             warnings.warn(f"--resume: no checkpoint in {self.out}; starting from scratch",
                           stacklevel=2)
         if t.init_from:
-            self._load_weights(load_checkpoint(t.init_from))
-
-    def _load_weights(self, state: dict[str, Any]) -> None:
-        for name in ("encoder", "target_encoder", "predictor"):
-            module = getattr(self, name)
-            try:
-                module.load_state_dict(state[name], strict=True)
-            except RuntimeError as exc:
-                raise UserError(
-                    f"checkpoint weights do not fit the recipe's {name}: {exc}".split("\n")[0]
-                ) from None
+            self.method.load_state_dict(load_checkpoint(t.init_from), t.init_from)
 
     # -- the loop --------------------------------------------------------------------------
     def _write_run_files(self) -> None:
@@ -219,9 +191,8 @@ class Trainer:
         last_loss = float(self._last[1])
         payload = {
             "step": self.step, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
-            "encoder": self.encoder.state_dict(),
-            "target_encoder": self.target_encoder.state_dict(),
-            "predictor": self.predictor.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "method": self.recipe.method.kind, "networks": list(self.method.networks),
+            **self.method.state_dict(), "optimizer": self.optimizer.state_dict(),
             "rng": capture_rng(), "recipe": recipe_to_dict(self.recipe),
             "versions": {"jepa-kit": __version__, **component_versions()},
             "metrics": {"loss": last_loss}, "iterations_per_epoch": self.ipe,
@@ -261,7 +232,7 @@ class Trainer:
                         # Only the batches just before a log step feed the RankMe queue.
                         if self.monitor is not None and \
                                 (-self.step) % t.log_every < self.monitor.queue.maxlen:
-                            self.monitor.observe(self._last[0].target_features)
+                            self._observe(self._last[0])
                         logging_now = self.step % t.log_every == 0 or self.step == self.total_steps
                         saving_now = self.dist.is_main and (
                             self.step % t.checkpoint_every == 0 or self.step == self.total_steps)
@@ -301,14 +272,12 @@ class Trainer:
         D.barrier(self.dist)
         return result
 
-    def _train_step(self, batch: Any) -> bool:
+    def _train_step(self, batch: Batch) -> bool:
         """One optimizer step; False when a non-finite loss was skipped (``max_bad_steps``)."""
         step = self.step + 1
-        images = batch.images.to(self.device, non_blocking=True)
-        masks = batch.masks.to(self.device, non_blocking=True)
+        batch = batch.to(self.device, non_blocking=True)
         lr, wd = self.schedule.apply(step)
-        out = jepa_forward(self.train_encoder, self.train_predictor, self.target_encoder,
-                           self.loss_fn, images, masks, precision=self.recipe.train.precision)
+        out = self.method.forward(batch, self.nets)
         loss = D.all_reduce_mean(out.loss.detach(), self.dist)
         if self._check_every_step:
             # One host sync per step; free on the CPU, and needed to skip a bad step.
@@ -329,9 +298,13 @@ class Trainer:
         out.loss.backward()
         self.optimizer.step()
         with torch.no_grad():
-            self.updater.update(self.encoder, self.target_encoder, step)
-        self._last = (out, loss, lr, wd, masks)
+            logged = self.method.after_step(step)
+        self._last = (out, loss, lr, wd, logged)
         return True
+
+    def _observe(self, out: StepOutput) -> None:
+        if self.monitor is not None and out.features is not None:
+            self.monitor.observe(out.features)
 
     def _maybe_evaluate(self, log: MetricsLog | None, display: ProgressDisplay) -> None:
         """kNN on frozen features every ``eval.every_epochs`` epochs (rank 0; others wait)."""
@@ -343,8 +316,7 @@ class Trainer:
                 from jepa_kit.eval.knn import PeriodicKNN
 
                 self._knn = PeriodicKNN(self.recipe, self.device)
-            which = self.recipe.eval.which
-            encoder = self.target_encoder if which == "target" else self.encoder
+            encoder = self.method.networks[self.method.encoder_for(self.recipe.eval.which)]
             row = {"step": self.step, "epoch": self.epoch, **self._knn(encoder)}
             if log is not None:
                 log.write(row)
@@ -364,18 +336,15 @@ class Trainer:
         return (f"non-finite loss ({value}) at step {step}; the run stopped and the last "
                 f"checkpoint was left intact (train.max_bad_steps allows skipping bad steps)")
 
-    def _metrics_row(self, batch: Any, data_wait: float, step_time: float) -> dict[str, Any]:
-        out, loss_t, lr, wd, masks = self._last
-        loss = float(loss_t)
-        n = batch.images.shape[0] * self.dist.world_size
-        row: dict[str, Any] = {
-            "step": self.step, "epoch": self.epoch, "loss": loss, "lr": lr, "wd": wd,
-            "momentum": self.updater.value(self.step),
-            "context_len": int(masks.context.shape[1]), "target_len": int(masks.targets.shape[2]),
-            "images_per_s": n / max(step_time, 1e-9), "data_wait_s": data_wait,
-            "step_time_s": step_time,
-        }
-        if self.monitor is not None:
+    def _metrics_row(self, batch: Batch, data_wait: float, step_time: float) -> dict[str, Any]:
+        out, loss_t, lr, wd, logged = self._last
+        n = len(batch) * self.dist.world_size
+        row: dict[str, Any] = {"step": self.step, "epoch": self.epoch, "loss": float(loss_t),
+                               "lr": lr, "wd": wd, **logged}
+        row.update({k: v if isinstance(v, int) else float(v) for k, v in out.metrics.items()})
+        row.update(images_per_s=n / max(step_time, 1e-9), data_wait_s=data_wait,
+                   step_time_s=step_time)
+        if self.monitor is not None and out.features is not None:
             row.update(self.monitor.values(out.predictions, out.targets))
             found = self.monitor.warnings(row)
             if found:
@@ -383,7 +352,6 @@ class Trainer:
         if self.skipped_images:
             row["skipped_images"] = self.skipped_images
         return row
-
 
 
 def train(recipe: Any, **options: Any) -> RunResult:

@@ -1,0 +1,103 @@
+"""I-JEPA: predict the representations of target blocks from one context block.
+
+    masks (sampled in the loader) -> encode context -> predict target representations
+    -> encode targets (no grad) -> loss; after the optimizer step, EMA of the target encoder.
+
+"The target encoder weights are updated via an exponential moving average of the context-encoder
+weights" and "the loss is the average L2 distance between the predicted patch-level
+representations and the target patch-level representations" ([0], Sec. 3).
+
+- [0]: I-JEPA, Assran et al. 2023, arXiv:2301.08243 (Sec. 3, Fig. 3)
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Literal
+
+import torch
+from torch import nn
+
+from jepa_kit.build import build_encoder, build_loss, build_masker, build_predictor, \
+    build_target_updater, build_views
+from jepa_kit.config import ComponentConfig
+from jepa_kit.data.loader import Batch, Collator
+from jepa_kit.losses.base import Loss
+from jepa_kit.maskers.base import Masks
+from jepa_kit.methods.base import Method, MethodConfig, StepOutput, autocast, check_networks
+from jepa_kit.ops.masks import apply_masks
+from jepa_kit.optim.schedules import ScheduleLengths
+
+
+def ijepa_forward(encoder: nn.Module, predictor: nn.Module, target_encoder: nn.Module,
+                  loss_fn: Loss, images: torch.Tensor, masks: Masks, *,
+                  precision: str = "fp32") -> StepOutput:
+    """Loss of one batch; ``images`` (B, C, H, W), masks as sampled by the masker."""
+    amp = autocast(images.device.type, precision)
+
+    # 1. Encode the context block: only the kept patches enter the encoder.
+    with amp:
+        context = encoder(images, masks.context)  # (B, Kc, D)
+
+        # 2. Predict the target blocks' representations from the context.
+        predictions = predictor(context, masks.context, masks.targets)  # (M*B, Kt, D)
+
+    # 3. Encode the whole image with the target encoder; no gradient flows into it.
+    with torch.no_grad(), amp:
+        features = loss_fn.prepare_targets(target_encoder(images).float())  # (B, N, D)
+    targets = apply_masks(features, masks.targets)  # (M*B, Kt, D), block-major like predictions
+
+    # 4. Distance in representation space, in fp32.
+    loss = loss_fn(predictions.float(), targets)
+    metrics = {"context_len": int(masks.context.shape[1]),
+               "target_len": int(masks.targets.shape[2])}
+    return StepOutput(loss, metrics, features=features, predictions=predictions.detach(),
+                      targets=targets)
+
+
+class IJEPA(Method):
+    """Networks: ``encoder`` (trained), ``target_encoder`` (its EMA), ``predictor`` (trained)."""
+
+    class Config(MethodConfig):
+        kind: Literal["ijepa"] = "ijepa"
+
+    slots = {"encoder": "vit", "predictor": "vit_predictor", "masker": "multiblock",
+             "target_updater": "ema", "loss": "l2", "views": "single"}
+    eval_encoders = {"target": "target_encoder", "context": "encoder"}
+
+    def __init__(self, config: Config, *, sections: Mapping[str, ComponentConfig],
+                 img_size: int, lengths: ScheduleLengths, precision: str = "fp32",
+                 seed: int = 0) -> None:
+        self.config = config
+        self.precision = precision
+        encoder = build_encoder(sections["encoder"], img_size=img_size)
+        target_encoder = copy.deepcopy(encoder)  # starts equal; moves only by the EMA
+        target_encoder.requires_grad_(False)
+        predictor = build_predictor(sections["predictor"], encoder)
+        self.networks = {"encoder": encoder, "target_encoder": target_encoder,
+                         "predictor": predictor}
+        self.trainable = ("encoder", "predictor")
+        self.masker = build_masker(sections["masker"], grid=encoder.grid)
+        self.loss_fn = build_loss(sections["loss"])
+        self.updater = build_target_updater(sections["target_updater"],
+                                            total_steps=lengths.momentum_steps)
+        self.views = build_views(sections["views"], img_size=img_size)
+        check_networks(self)
+
+    def collator(self, *, seed: int, rank: int) -> Collator:
+        return Collator(self.masker, seed, rank)
+
+    def to(self, device: torch.device | str) -> IJEPA:
+        super().to(device)
+        self.loss_fn.to(device)
+        return self
+
+    def forward(self, batch: Batch, nets: Mapping[str, nn.Module]) -> StepOutput:
+        assert batch.masks is not None, "I-JEPA batches carry masks (IJEPA.collator)"
+        return ijepa_forward(nets["encoder"], nets["predictor"], nets["target_encoder"],
+                             self.loss_fn, batch.images, batch.masks, precision=self.precision)
+
+    def after_step(self, step: int) -> dict[str, float]:
+        self.updater.update(self.networks["encoder"], self.networks["target_encoder"], step)
+        return {"momentum": self.updater.value(step)}
