@@ -13,10 +13,10 @@ from jepa_kit.data.base import Dataset
 from jepa_kit.encoders.base import Encoder
 from jepa_kit.losses.base import Loss
 from jepa_kit.maskers.base import Masker
-from jepa_kit.predictors.base import Predictor
-from jepa_kit.registry import registry
 from jepa_kit.optim.schedules import ScheduleLengths
+from jepa_kit.predictors.base import Predictor
 from jepa_kit.projectors.base import Projector
+from jepa_kit.registry import registry
 from jepa_kit.target_updaters.base import TargetUpdater
 from jepa_kit.views.base import Views
 

@@ -155,7 +155,7 @@ def sections_of(data: dict[str, Any]) -> dict[str, str | None]:
     """Component sections of a raw recipe -> default kind: the engine's and its method's.
 
     An unknown method contributes no slots (its own error is reported by validation)."""
-    method = data.get("method")
+    method = data.get("method", {})
     name = method.get("kind", ENGINE_DEFAULTS["method"]) if isinstance(method, dict) else None
     try:
         slots = method_slots(name) if isinstance(name, str) else {}
@@ -214,8 +214,9 @@ class RecipeBase(Section):
                 )
         if "masker" in fields:
             self.masker.check_grid(self.grid)  # type: ignore[attr-defined]
-        which = self.eval.which  # type: ignore[attr-defined]
-        choices = registry("method").load(self.method.kind).eval_encoders  # type: ignore[attr-defined]
+        method = registry("method").load(self.method.kind)  # type: ignore[attr-defined]
+        method.check_sections({slot: getattr(self, slot) for slot in method.slots})
+        which, choices = self.eval.which, method.eval_encoders  # type: ignore[attr-defined]
         if which is not None and which not in choices:
             raise ValueError(f"eval.which={which!r}: method {self.method.kind!r} "  # type: ignore[attr-defined]
                              f"evaluates {', '.join(repr(c) for c in choices)}")
@@ -344,7 +345,7 @@ def migrate(data: dict[str, Any], source: str) -> None:
     if not isinstance(body, dict):
         return
     moved = [key for key in LEGACY_VIEW_KEYS if key in body]
-    if not moved or isinstance(data.get("views"), dict) and data["views"]:
+    if not moved or (isinstance(data.get("views"), dict) and data["views"]):
         return
     data["views"] = {key: body.pop(key) for key in moved}
     warnings.warn(f"{source}: data.{', data.'.join(moved)} moved to [views] (the views "

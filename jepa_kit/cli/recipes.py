@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from jepa_kit.cli.options import SetOption
+from jepa_kit.build import method_class
 from jepa_kit.recipe import load_recipe, recipe_schema, recipe_to_toml
 
 out = Console(highlight=False, soft_wrap=True)
@@ -21,8 +22,9 @@ def validate(
     """Validate recipes against the installed components; exit 2 on the first invalid one."""
     for path in recipes:
         recipe = load_recipe(path, overrides or [])
-        out.print(f"[green]ok[/] {path}  ({recipe.encoder.kind} encoder, {recipe.masker.kind} "
-                  f"masker, grid {recipe.grid[0]}x{recipe.grid[1]})")
+        parts = ", ".join(f"{getattr(recipe, slot).kind} {slot}"
+                          for slot in method_class(recipe).slots)
+        out.print(f"[green]ok[/] {path}  ({recipe.method.kind}: {parts})")
 
 
 def show(
@@ -33,9 +35,11 @@ def show(
     typer.echo(recipe_to_toml(load_recipe(recipe, overrides or [])), nl=False)
 
 
-def schema() -> None:
+def schema(
+    method: str = typer.Option("ijepa", "--method", help="The method whose recipe it describes."),
+) -> None:
     """Print the JSON Schema of a recipe over the installed components."""
-    typer.echo(json.dumps(recipe_schema(), indent=2))
+    typer.echo(json.dumps(recipe_schema(method), indent=2))
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -35,16 +36,16 @@ class Encoder(nn.Module, ABC):
     embed_dim: int
     #: Number of attention heads (predictors default to it, as in the reference).
     num_heads: int
-    #: Patch grid (rows, cols).
-    grid: tuple[int, int]
+    #: Patch grid: (rows, cols) for images, (frames, rows, cols) for video; tokens row-major.
+    grid: tuple[int, ...]
 
     @property
     def num_patches(self) -> int:
-        return self.grid[0] * self.grid[1]
+        return math.prod(self.grid)
 
     @abstractmethod
     def forward(self, images: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        """Encode ``images`` (B, C, H, W).
+        """Encode ``images`` (B, C, H, W) (or (B, C, T, H, W) for a 3-D patch grid).
 
         ``keep`` (B, K) int64 patch indices: positions are added to every patch token first, then
         only the kept tokens go through the transformer. Returns (B, K, D), or (B, N, D) when

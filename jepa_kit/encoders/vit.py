@@ -11,10 +11,14 @@ checkpoints load with ``strict=True``; it never trains.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Literal, NamedTuple
 
 import torch
 from pydantic import Field, model_validator
+from timm.layers import resample_abs_pos_embed
+from torch import nn
 
 from jepa_kit.encoders.base import Encoder, EncoderConfig
 from jepa_kit.layers import make_blocks, make_patch_embed, norm_layer, reference_init_, sincos_2d
@@ -97,7 +101,20 @@ class ViTEncoder(Encoder):
                 )
             return self
 
-    def __init__(self, config: Config, *, img_size: int, in_chans: int = 3) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        img_size: int,
+        in_chans: int = 3,
+        embed_layer: Callable[..., nn.Module] = make_patch_embed,
+        pos_table: Callable[..., torch.Tensor] = sincos_2d,
+    ) -> None:
+        """``embed_layer(img_size, patch_size, in_chans, dim)`` returns the patchifier: a
+        module with a ``grid_size`` (any number of dimensions: (H, W) for images, (T, H, W)
+        for video tubelets) mapping inputs to (B, N, D) tokens in row-major grid order;
+        ``pos_table(dim, grid, device=None)`` returns the fixed (N, D) position table. The
+        defaults are the I-JEPA reference's conv patchifier and 2-D sin-cos table."""
         super().__init__()
         if img_size % config.patch_size:
             raise ValueError(
@@ -109,10 +126,11 @@ class ViTEncoder(Encoder):
         self.embed_dim = dims.embed_dim
         self.num_heads = dims.num_heads
         self.depth = dims.depth
-        self.patch_embed = make_patch_embed(img_size, config.patch_size, in_chans, dims.embed_dim)
-        self.grid = (int(self.patch_embed.grid_size[0]), int(self.patch_embed.grid_size[1]))
+        self.patch_embed = embed_layer(img_size, config.patch_size, in_chans, dims.embed_dim)
+        self.grid = tuple(int(g) for g in self.patch_embed.grid_size)
+        self._pos_table = pos_table
         # A buffer, not a parameter: fixed, so neither the optimizer nor the EMA touch it.
-        self.register_buffer("pos_embed", sincos_2d(dims.embed_dim, self.grid).unsqueeze(0))
+        self.register_buffer("pos_embed", pos_table(dims.embed_dim, self.grid).unsqueeze(0))
         self.blocks = make_blocks(
             dims.embed_dim, dims.depth, dims.num_heads, dims.mlp_ratio,
             qkv_bias=config.qkv_bias, drop_path_rate=config.drop_path_rate,
@@ -125,11 +143,26 @@ class ViTEncoder(Encoder):
         """Re-initialise weights and refill the sin-cos table (e.g. after ``to_empty``)."""
         reference_init_(self)
         self.pos_embed.copy_(
-            sincos_2d(self.embed_dim, self.grid, device=self.pos_embed.device).unsqueeze(0)
+            self._pos_table(self.embed_dim, self.grid, device=self.pos_embed.device).unsqueeze(0)
         )
 
+    def positions(self, num_tokens: int, images: torch.Tensor) -> torch.Tensor:
+        """The (1, N, D) table for ``images``: the built one, or for 2-D inputs of another
+        size (multi-crop's local views) the built one resampled bicubically to their grid,
+        as DINO does for its global table."""
+        if num_tokens == self.pos_embed.shape[1]:
+            return self.pos_embed  # type: ignore[return-value]
+        patch = self.config.patch_size
+        grid = [side // patch for side in images.shape[2:]]
+        if len(self.grid) != 2 or len(grid) != 2 or math.prod(grid) != num_tokens:
+            raise ValueError(f"encoder built for a {self.grid} patch grid got input of shape "
+                             f"{tuple(images.shape)}")
+        return resample_abs_pos_embed(self.pos_embed, new_size=grid, old_size=list(self.grid),
+                                      num_prefix_tokens=0)
+
     def forward(self, images: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        x = self.patch_embed(images) + self.pos_embed  # (B, N, D)
+        x = self.patch_embed(images)  # (B, N, D)
+        x = x + self.positions(x.shape[1], images)
         if keep is not None:
             # Positions are added before dropping tokens, so kept tokens know where they are.
             x = gather_tokens(x, keep)  # (B, K, D)

@@ -106,10 +106,14 @@ def use_fused_attention(module: nn.Module) -> None:
 
 
 def make_patch_embed(img_size: int, patch_size: int, in_chans: int, dim: int) -> PatchEmbed:
-    """Conv patchifier, kernel = stride = patch; tokens come out row-major (``t = r*W + c``)."""
+    """Conv patchifier, kernel = stride = patch; tokens come out row-major (``t = r*W + c``).
+
+    Built for ``img_size``; other sizes divisible by the patch (multi-crop's local views) pass.
+    """
     if img_size % patch_size:
         raise ValueError(f"image size {img_size} is not a multiple of the patch size {patch_size}")
-    return PatchEmbed(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=dim)
+    return PatchEmbed(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=dim,
+                      strict_img_size=False)
 
 
 @torch.no_grad()

@@ -13,7 +13,8 @@ from jepa_kit.config import ComponentConfig
 
 @dataclass(frozen=True)
 class Masks:
-    """Patch indices of one batch, row-major on the patch grid (``t = r * W + c``).
+    """Patch indices of one batch, row-major on the patch grid (``t = r * W + c``; for a
+    (T, H, W) grid ``t = (f * H + r) * W + c``).
 
     ``context`` is (B, Kc) int64; ``targets`` is (M, B, Kt) int64 (M target blocks). Every row
     holds distinct indices; equal lengths across the batch are the masker's job.
@@ -39,7 +40,7 @@ class MaskerConfig(ComponentConfig):
 
     component_kind: ClassVar[str] = "masker"
 
-    def check_grid(self, grid: tuple[int, int]) -> None:
+    def check_grid(self, grid: tuple[int, ...]) -> None:
         """Raise ``ValueError`` naming the offending keys if this config can never produce
         valid masks on ``grid``. Called when a recipe is validated."""
 
@@ -47,7 +48,9 @@ class MaskerConfig(ComponentConfig):
 class Masker(ABC):
     """Samples context and target patch indices for a batch.
 
-    Built as ``cls(config, grid=(H, W))``. Runs on the CPU inside data-loader workers, so it must
+    Built as ``cls(config, grid=g)`` with the encoder's patch grid ``g`` ((H, W) for images,
+    (T, H, W) for video; a masker may support only some dimensions and says so in
+    ``check_grid``). Runs on the CPU inside data-loader workers, so it must
     be cheap and must draw randomness only from the arguments it is given: the same
     ``(batch_size, step, generator state)`` gives the same masks in any process. Not for:
     touching images or features.

@@ -127,6 +127,9 @@ class MultiBlockMasker(Masker):
             enumerated exactly (``blocks.reachable_sizes``), so this refuses nothing that
             always works.
             """
+            if len(grid) != 2:
+                raise ValueError(f"masker.kind='multiblock' samples 2-D blocks; the encoder's "
+                                 f"patch grid is {tuple(grid)}")
             h, w = grid
             if self.mode == "reference" and min(grid) < 2:
                 raise ValueError(f"masker.mode='reference' caps blocks at {h - 1}x{w - 1} on a "

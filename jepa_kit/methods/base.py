@@ -20,7 +20,6 @@ from torch import nn
 
 from jepa_kit.config import ComponentConfig
 from jepa_kit.errors import UserError
-from jepa_kit.optim.schedules import ScheduleLengths
 
 if TYPE_CHECKING:
     from jepa_kit.data.loader import Batch, Collator
@@ -91,6 +90,13 @@ class Method(ABC):
     trainable: tuple[str, ...]
     #: The views transform that makes this method's samples.
     views: Views
+
+    @classmethod
+    def check_sections(cls, sections: Mapping[str, ComponentConfig]) -> None:
+        """Raise ``ValueError`` naming the recipe keys when the slot sections cannot work
+        together for this method (e.g. views with one view for a multi-view method). Called
+        when a recipe is validated, so the error comes before any work starts."""
+        return None
 
     @abstractmethod
     def forward(self, batch: Batch, nets: Mapping[str, nn.Module]) -> StepOutput:

@@ -14,13 +14,19 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 
-from jepa_kit.build import build_encoder, build_loss, build_masker, build_predictor, \
-    build_target_updater, build_views
+from jepa_kit.build import (
+    build_encoder,
+    build_loss,
+    build_masker,
+    build_predictor,
+    build_target_updater,
+    build_views,
+)
 from jepa_kit.config import ComponentConfig
 from jepa_kit.data.loader import Batch, Collator
 from jepa_kit.losses.base import Loss
@@ -62,9 +68,11 @@ class IJEPA(Method):
     class Config(MethodConfig):
         kind: Literal["ijepa"] = "ijepa"
 
-    slots = {"encoder": "vit", "predictor": "vit_predictor", "masker": "multiblock",
-             "target_updater": "ema", "loss": "l2", "views": "single"}
-    eval_encoders = {"target": "target_encoder", "context": "encoder"}
+    slots: ClassVar[dict[str, str | None]] = {
+        "encoder": "vit", "predictor": "vit_predictor", "masker": "multiblock",
+        "target_updater": "ema", "loss": "l2", "views": "single",
+    }
+    eval_encoders: ClassVar[dict[str, str]] = {"target": "target_encoder", "context": "encoder"}
 
     def __init__(self, config: Config, *, sections: Mapping[str, ComponentConfig],
                  img_size: int, lengths: ScheduleLengths, precision: str = "fp32",

@@ -20,7 +20,8 @@ class PredictorConfig(ComponentConfig):
 class Predictor(nn.Module, ABC):
     """Predicts the target encoder's tokens at target positions from the context tokens.
 
-    Built as ``cls(config, grid=(H, W), embed_dim=D, encoder_heads=h)``; ``embed_dim`` is the
+    Built as ``cls(config, grid=g, embed_dim=D, encoder_heads=h)`` with the encoder's patch grid
+    ``g`` ((H, W) for images, (T, H, W) for video); ``embed_dim`` is the
     encoder's width, which predictions must have. Not for: computing the loss or gathering
     targets (``jepa_kit.ops.masks`` does that).
     """

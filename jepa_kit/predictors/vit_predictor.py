@@ -13,6 +13,7 @@ blocks; LayerNorm; keep the mask-token outputs; project back to the encoder widt
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -47,8 +48,11 @@ class ViTPredictor(Predictor):
         qkv_bias: bool = Field(True, description="Bias on the fused q/k/v projection (reference).")
 
     def __init__(
-        self, config: Config, *, grid: tuple[int, int], embed_dim: int, encoder_heads: int
+        self, config: Config, *, grid: tuple[int, ...], embed_dim: int, encoder_heads: int,
+        pos_table: Callable[..., torch.Tensor] = sincos_2d,
     ) -> None:
+        """``pos_table(dim, grid, device=None)`` gives the fixed (N, d) position table of the
+        patch grid (any number of dimensions); the default is the reference's 2-D sin-cos."""
         super().__init__()
         d = config.embed_dim
         heads = config.num_heads if config.num_heads is not None else encoder_heads
@@ -60,11 +64,12 @@ class ViTPredictor(Predictor):
                 f"{key}={heads} does not divide predictor.embed_dim={d}; set predictor.num_heads"
             )
         self.config = config
-        self.grid = (int(grid[0]), int(grid[1]))
+        self.grid = tuple(int(g) for g in grid)
         self.num_heads = heads
+        self._pos_table = pos_table
         self.predictor_embed = nn.Linear(embed_dim, d)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
-        self.register_buffer("predictor_pos_embed", sincos_2d(d, self.grid).unsqueeze(0))
+        self.register_buffer("predictor_pos_embed", pos_table(d, self.grid).unsqueeze(0))
         self.predictor_blocks = make_blocks(
             d, config.depth, heads, config.mlp_ratio,
             qkv_bias=config.qkv_bias, drop_path_rate=config.drop_path_rate,
@@ -78,7 +83,8 @@ class ViTPredictor(Predictor):
         """Reference init (see ``reference_init_``); mask token std 0.02; refill the table."""
         reference_init_(self)
         nn.init.trunc_normal_(self.mask_token, std=INIT_STD, a=-2.0, b=2.0)
-        table = sincos_2d(self.config.embed_dim, self.grid, device=self.predictor_pos_embed.device)
+        table = self._pos_table(self.config.embed_dim, self.grid,
+                                device=self.predictor_pos_embed.device)
         self.predictor_pos_embed.copy_(table.unsqueeze(0))
 
     def forward(

@@ -5,9 +5,10 @@ A jepa-kit checkpoint is a plain dict that ``torch.load(path, weights_only=True)
 ``format`` ("jepa-kit-checkpoint"), ``format_version`` (2), ``step`` (optimizer steps done),
 ``epoch``, ``step_in_epoch``, ``method`` (its recipe kind), ``networks`` (the method's network
 names) and one state dict per network under its name (I-JEPA: ``encoder``,
-``target_encoder``, ``predictor``), ``optimizer`` (state dict or None), ``rng`` (torch / numpy / python states), ``recipe`` (the
-resolved recipe as JSON-compatible data), ``versions`` (distribution -> version), ``metrics``
-(last logged values). Imported reference checkpoints carry no optimizer or RNG state.
+``target_encoder``, ``predictor``), ``optimizer`` (state dict or None), ``rng`` (torch /
+numpy / python states), ``recipe`` (the resolved recipe as JSON-compatible data),
+``versions`` (distribution -> version), ``metrics`` (last logged values). Imported reference
+checkpoints carry no optimizer or RNG state.
 
 Version 1 (before methods were plug-ins) had no ``method`` or ``networks`` keys and always
 held I-JEPA's three networks; it loads as such.
