@@ -66,7 +66,11 @@ def method_class(recipe: Any) -> type[Method]:
     return component_class("method", recipe.method)
 
 
-def build_method(recipe: Any, *, lengths: ScheduleLengths) -> Method:
+#: Schedule lengths of a method built outside training (evaluation, export): nothing steps.
+NO_SCHEDULE = ScheduleLengths(ipe=1, epochs=1, warmup_epochs=0.0)
+
+
+def build_method(recipe: Any, *, lengths: ScheduleLengths = NO_SCHEDULE) -> Method:
     """The recipe's method, built from the sections it declares (``Method.slots``).
 
     Seed the global RNG first: networks are initialised while the method is built.

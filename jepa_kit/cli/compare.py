@@ -81,7 +81,7 @@ def evaluate_runs(runs: list[RunSummary], protocols: list[str]) -> None:
     import json
 
     from jepa_kit.cli.evaluate import _evaluate
-    from jepa_kit.train.checkpoint import list_checkpoints
+    from jepa_kit.rundir.checkpoint import list_checkpoints
 
     settings = {"knn": {"k": 20, "temperature": 0.07},
                 "linear": {"epochs": 100, "batch_size": None, "seed": 0}}
@@ -103,8 +103,10 @@ def evaluate_runs(runs: list[RunSummary], protocols: list[str]) -> None:
             except (OSError, ValueError, AttributeError):
                 current = False
             if not current:
-                _evaluate(protocol, newest, data_dir=None, dataset=None, which="target",
-                          random_init=False, overrides=[], out_path=None, batch_size=128,
+                # The method's default encoder (I-JEPA: target; LeJEPA: its only one), so
+                # runs of different methods compare like for like.
+                _evaluate(protocol, newest, data_dir=None, dataset=None, which=None,
+                          random_init=False, overrides=[], out_path=done, batch_size=128,
                           device="auto", bf16=False, settings=settings[protocol])
 
 

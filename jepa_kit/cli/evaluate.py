@@ -37,7 +37,9 @@ DataOption = typer.Option(None, "--data", help="Image folder to evaluate on (cla
                           "train/ and val/ sub-folders are used as splits when both exist).")
 DatasetOption = typer.Option(None, "--dataset",
                              help="A registered dataset, e.g. synthetic, at the recipe's size.")
-WhichOption = typer.Option("target", "--which", help="target (as the paper) or context.")
+WhichOption = typer.Option(None, "--which", help="Which of the method's encoders (I-JEPA: "
+                           "target, as the paper, or context; LeJEPA: encoder); default: the "
+                           "method's.")
 RandomInitOption = typer.Option(False, "--random-init",
                                 help="Evaluate the run's untrained step-0 encoder (baseline).")
 OutOption = typer.Option(None, "--out", help="JSON result file (default: next to the run).")
@@ -67,37 +69,38 @@ def data_section(raw: dict[str, Any], data_dir: Path | None, dataset: str | None
     return raw
 
 
-def default_output(checkpoint: Path, protocol: str, which: str, random_init: bool) -> Path:
-    """``RUN_DIR/eval_<protocol>[_context][_random_init].json`` for a checkpoint in
-    ``RUN_DIR/checkpoints``, else ``<checkpoint stem>_eval_....json`` beside the checkpoint."""
-    name = f"eval_{protocol}" + ("_context" if which == "context" else "") + (
+def default_output(checkpoint: Path, protocol: str, which: str | None, random_init: bool
+                   ) -> Path:
+    """``RUN_DIR/eval_<protocol>[_<which>][_random_init].json`` for a checkpoint in
+    ``RUN_DIR/checkpoints``, else ``<checkpoint stem>_eval_....json`` beside the checkpoint;
+    ``which`` is None for the method's default encoder (I-JEPA: target)."""
+    name = f"eval_{protocol}" + (f"_{which}" if which else "") + (
         "_random_init" if random_init else "") + ".json"
     if checkpoint.parent.name == "checkpoints":
         return checkpoint.parent.parent / name
     return checkpoint.with_name(f"{checkpoint.stem}_{name}")
 
 
-def _prepare(checkpoint: Path, data_dir: Path | None, dataset: str | None, which: str,
-             random_init: bool, overrides: list[str]) -> tuple[Any, Any, Any, int]:
+def _prepare(checkpoint: Path, data_dir: Path | None, dataset: str | None,
+             which: str | None, random_init: bool, overrides: list[str]
+             ) -> tuple[Any, Any, Any, int]:
     from jepa_kit.eval.checkpoint_model import build_from_state, recipe_from_checkpoint
     from jepa_kit.eval.features import build_eval_splits
-    from jepa_kit.train.checkpoint import load_checkpoint
+    from jepa_kit.rundir.checkpoint import load_checkpoint
 
-    if which not in ("target", "context"):
-        raise typer.BadParameter(f"expected target or context, got {which!r}",
-                                 param_hint="--which")
     state = load_checkpoint(checkpoint)
     raw = data_section(state["recipe"] if isinstance(state["recipe"], dict) else {},
                        data_dir, dataset)
     recipe = recipe_from_checkpoint({"recipe": raw}, str(checkpoint), overrides)
-    encoder = build_from_state(state, recipe, which=which, random_init=random_init,  # type: ignore[arg-type]
+    encoder = build_from_state(state, recipe, which=which, random_init=random_init,
                                source=str(checkpoint))
     splits = build_eval_splits(recipe.data, seed=recipe.run.seed)
     return encoder, recipe, splits, int(state["step"])
 
 
 def _evaluate(protocol: str, checkpoint: Path, *, data_dir: Path | None, dataset: str | None,
-              which: str, random_init: bool, overrides: list[str], out_path: Path | None,
+              which: str | None, random_init: bool, overrides: list[str],
+              out_path: Path | None,
               batch_size: int, device: str, bf16: bool, settings: dict[str, Any]) -> None:
     from jepa_kit.eval.features import split_features
     from jepa_kit.eval.knn import knn_eval
@@ -111,6 +114,12 @@ def _evaluate(protocol: str, checkpoint: Path, *, data_dir: Path | None, dataset
     tic = time.perf_counter()
     encoder, recipe, splits, step = _prepare(checkpoint, data_dir, dataset, which, random_init,
                                              overrides)
+    from jepa_kit.build import method_class
+
+    choices = method_class(recipe).eval_encoders
+    default = next(iter(choices))
+    if which == default:
+        which = None  # one file name for the default encoder, however it was asked for
     dev = resolve_device(device)
     feats = split_features(encoder.to(dev), splits, dev, batch_size=batch_size,
                            precision="bf16" if bf16 else "fp32")
@@ -122,7 +131,8 @@ def _evaluate(protocol: str, checkpoint: Path, *, data_dir: Path | None, dataset
                                **settings)
     result = {
         "protocol": protocol, "checkpoint": str(checkpoint.resolve()),
-        "step": 0 if random_init else step, "checkpoint_step": step, "which": which,
+        "step": 0 if random_init else step, "checkpoint_step": step,
+        "which": which or default,
         "random_init": random_init, "dataset": recipe_to_dict(recipe)["data"],
         "classes": list(splits.train.classes), "metrics": metrics, "device": str(dev),
         "precision": "bf16" if bf16 else "fp32", "seconds": round(time.perf_counter() - tic, 2),

@@ -25,7 +25,9 @@ def import_reference(
 def export(
     checkpoint: Path = typer.Argument(..., help="jepa-kit checkpoint file."),
     fmt: str = typer.Option("safetensors", "--format", help="safetensors, timm or hf."),
-    which: str = typer.Option("target", "--which", help="target or context encoder."),
+    which: str | None = typer.Option(
+        None, "--which", help="Which of the method's encoders (I-JEPA: target or context); "
+        "default: the method's."),
     out_path: Path = typer.Option(..., "--out", help="Output file (hf: a directory)."),
 ) -> None:
     """Export an encoder's weights for timm, Hugging Face transformers or plain safetensors."""
@@ -34,9 +36,6 @@ def export(
     if fmt not in ("safetensors", "timm", "hf"):
         raise typer.BadParameter(f"expected safetensors, timm or hf, got {fmt!r}",
                                  param_hint="--format")
-    if which not in ("target", "context"):
-        raise typer.BadParameter(f"expected target or context, got {which!r}",
-                                 param_hint="--which")
     written = export_checkpoint(checkpoint, fmt=fmt, which=which, out=out_path)
     out.print(f"wrote {written}")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from jepa_kit.cli.options import SetOption
 from jepa_kit.build import method_class
+from jepa_kit.cli.options import SetOption
 from jepa_kit.recipe import load_recipe, recipe_schema, recipe_to_toml
 
 out = Console(highlight=False, soft_wrap=True)

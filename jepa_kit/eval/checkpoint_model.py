@@ -6,9 +6,11 @@ recipe leaves out, as in an imported reference checkpoint, whose recipe holds on
 ``predictor`` and ``data.img_size``), the encoder is built from it, and the weights load with
 ``strict=True``.
 
-``random_init=True`` builds the same encoder with the weights the run started from: the trainer
-seeds the global RNG with ``run.seed`` and builds the encoder first, and so does this, so the
-baseline is the run's own step-0 encoder (the target encoder starts as its copy).
+The encoder is one of the method's networks, chosen by ``which`` (the method's
+``eval_encoders``; I-JEPA: ``target`` or ``context``; None: the method's default).
+``random_init=True`` builds it with the weights the run started from: the trainer seeds the
+global RNG with ``run.seed`` and then builds the method, and so does this, so the baseline is
+the run's own step-0 network.
 """
 
 from __future__ import annotations
@@ -16,19 +18,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
-from jepa_kit.build import build_encoder
+from jepa_kit.build import build_method, method_class
 from jepa_kit.encoders.base import Encoder
 from jepa_kit.errors import UserError
 from jepa_kit.recipe import RecipeError, apply_overrides, validate_recipe
-from jepa_kit.train.checkpoint import load_checkpoint
+from jepa_kit.rundir.checkpoint import load_checkpoint
 
-Which = Literal["target", "context"]
-#: Encoder choice -> state-dict key in a checkpoint.
-STATE_KEYS: dict[str, str] = {"target": "target_encoder", "context": "encoder"}
 
 
 @dataclass
@@ -65,19 +64,22 @@ def recipe_from_checkpoint(state: dict[str, Any], source: str,
             "suggested above is safe")]) from None
 
 
-def build_from_state(state: dict[str, Any], recipe: Any, *, which: Which = "target",
+def encoder_key(recipe: Any, which: str | None) -> str:
+    """The checkpoint key (network name) of ``which`` encoder of ``recipe``'s method."""
+    return method_class(recipe).encoder_for(which)
+
+
+def build_from_state(state: dict[str, Any], recipe: Any, *, which: str | None = None,
                      random_init: bool = False, source: str = "<checkpoint>") -> Encoder:
-    """The ``which`` encoder of ``recipe``, holding the checkpoint's weights or the run's
-    initial ones (``random_init``). The global RNG is left as it was."""
-    if which not in STATE_KEYS:
-        raise UserError(f"--which must be 'target' or 'context', got {which!r}")
+    """The ``which`` encoder of ``recipe``'s method, holding the checkpoint's weights or the
+    run's initial ones (``random_init``). The global RNG is left as it was."""
+    key = encoder_key(recipe, which)
     with torch.random.fork_rng(devices=[]):
-        # Same seed and build order as the trainer: the baseline is the run's step-0 encoder.
+        # Same seed and build order as the trainer: the baseline is the run's step-0 network.
         torch.manual_seed(recipe.run.seed)
-        encoder = build_encoder(recipe.encoder, img_size=recipe.img_size)
+        encoder = build_method(recipe).networks[key]
     if random_init:
-        return encoder
-    key = STATE_KEYS[which]
+        return encoder  # type: ignore[return-value]
     weights = state.get(key)
     if not isinstance(weights, dict):
         raise UserError(f"{source}: the checkpoint has no {key!r} weights")
@@ -90,12 +92,12 @@ def build_from_state(state: dict[str, Any], recipe: Any, *, which: Which = "targ
             f"{source}: the {key} weights do not fit the recipe's encoder "
             f"({recipe.encoder.kind}): {first} {detail}".rstrip()
         ) from None
-    return encoder
+    return encoder  # type: ignore[return-value]
 
 
 def load_encoder_from_checkpoint(
     checkpoint_path: str | Path,
-    which: Which = "target",
+    which: str | None = None,
     *,
     random_init: bool = False,
     overrides: Iterable[str] = (),
@@ -111,10 +113,11 @@ def load_encoder_from_checkpoint(
     encoder = build_from_state(state, recipe, which=which, random_init=random_init,
                                source=str(path))
     encoder.eval()
+    which = which or next(iter(method_class(recipe).eval_encoders))
     return LoadedEncoder(encoder, recipe, path, int(state.get("step", 0)), which, random_init)
 
 
-def load_encoder(checkpoint_path: str | Path, which: Which = "target", *,
+def load_encoder(checkpoint_path: str | Path, which: str | None = None, *,
                  random_init: bool = False) -> tuple[Encoder, Any]:
     """``(encoder, recipe)`` rebuilt from a checkpoint; see ``load_encoder_from_checkpoint``."""
     loaded = load_encoder_from_checkpoint(checkpoint_path, which, random_init=random_init)

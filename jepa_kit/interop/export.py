@@ -70,22 +70,22 @@ def export_encoder(
 
 
 def export_checkpoint(
-    checkpoint: str | Path, *, fmt: ExportFormat, which: Literal["target", "context"] = "target",
-    out: str | Path,
+    checkpoint: str | Path, *, fmt: ExportFormat, which: str | None = None, out: str | Path,
 ) -> Path:
-    """Export the target (default, what I-JEPA evaluates) or context encoder of a jepa-kit
-    checkpoint; the architecture comes from the checkpoint's recipe, sizes from its tensors."""
-    from jepa_kit.train.checkpoint import load_checkpoint
+    """Export one of a jepa-kit checkpoint's encoders: ``which`` names it as the method does
+    (I-JEPA: target, the default and what the paper evaluates, or context); the architecture
+    comes from the checkpoint's recipe, sizes from its tensors."""
+    from jepa_kit.registry import registry
+    from jepa_kit.rundir.checkpoint import load_checkpoint
 
-    if which not in ("target", "context"):
-        raise ValueError(f"which must be 'target' or 'context', got {which!r}")
     data = load_checkpoint(checkpoint)
+    method = registry("method").load(str(data.get("method", "ijepa")))
     encoder = dict(data["recipe"].get("encoder") or {})
     if encoder.get("kind") != "vit":
         raise UserError(
             f"{checkpoint}: encoder.kind={encoder.get('kind')!r}; only 'vit' encoders export"
         )
-    sd = data["target_encoder" if which == "target" else "encoder"]
+    sd = data[method.encoder_for(which)]
     conv = sd["patch_embed.proj.weight"]  # (D, C, p, p)
     side = math.isqrt(sd["pos_embed"].shape[1])
     return export_encoder(sd, encoder, side * conv.shape[-1], fmt, out, in_chans=conv.shape[1])

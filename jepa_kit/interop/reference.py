@@ -174,7 +174,7 @@ def import_reference(
     ``step`` is 0: the reference does not record optimizer steps, only the epoch.
     """
     from jepa_kit import __version__
-    from jepa_kit.train.checkpoint import checkpoint_name, save_checkpoint
+    from jepa_kit.rundir.checkpoint import checkpoint_name, save_checkpoint
 
     weights = load_reference_checkpoint(path, num_heads=num_heads)
     weights.build_modules()  # fail here, not at training time, if the weights do not fit
@@ -182,6 +182,8 @@ def import_reference(
         "step": 0,
         "epoch": weights.epoch,
         "step_in_epoch": 0,
+        "method": "ijepa",
+        "networks": ["encoder", "target_encoder", "predictor"],
         "encoder": weights.encoder,
         "target_encoder": weights.target_encoder,
         "predictor": weights.predictor,

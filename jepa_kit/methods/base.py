@@ -125,16 +125,17 @@ class Method(ABC):
             network.to(device)
         return self
 
-    def encoder_for(self, which: str | None) -> str:
+    @classmethod
+    def encoder_for(cls, which: str | None) -> str:
         """The network name behind an ``eval --which`` choice (None: the default)."""
         if which is None:
-            return next(iter(self.eval_encoders.values()))
-        if which not in self.eval_encoders:
+            return next(iter(cls.eval_encoders.values()))
+        if which not in cls.eval_encoders:
             raise UserError(
-                f"--which {which!r}: method {self.Config.model_fields['kind'].default!r} has "
-                f"the encoders {', '.join(self.eval_encoders)}"
+                f"--which {which!r}: method {cls.Config.model_fields['kind'].default!r} has "
+                f"the encoders {', '.join(cls.eval_encoders)}"
             )
-        return self.eval_encoders[which]
+        return cls.eval_encoders[which]
 
     def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
         """One state dict per network, keyed by its name."""

@@ -20,10 +20,10 @@ from typing import Any
 
 from jepa_kit.errors import UserError
 from jepa_kit.recipe import read_toml
+from jepa_kit.rundir.finished import read_finished
+from jepa_kit.rundir.metrics import read_metrics
 from jepa_kit.sweep.manifest import MANIFEST, read_manifest, variant_entries
 from jepa_kit.sweep.plan import flatten
-from jepa_kit.train.finished import read_finished
-from jepa_kit.train.metrics import read_metrics
 
 #: Metric key -> column title. Accuracies are fractions in [0, 1].
 BUILTIN: dict[str, str] = {

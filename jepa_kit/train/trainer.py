@@ -2,7 +2,7 @@
 
 A run is a directory: ``recipe.toml`` (the resolved recipe), ``run.json`` (versions),
 ``metrics.jsonl``, ``checkpoints/step_XXXXXXXX.pt`` and, once the loop has ended,
-``finished.json`` (final step, wall time; ``jepa_kit.train.finished``). Every random stream is
+``finished.json`` (final step, wall time; ``jepa_kit.rundir.finished``). Every random stream is
 a function of the recipe's seed, the epoch, the batch counter and the rank, and every
 checkpoint holds the optimizer and RNG states, so a resumed run repeats the losses of an
 uninterrupted one bit for bit (on CPU in one process).
@@ -32,8 +32,7 @@ from jepa_kit.optim.adamw import OptimSchedule, build_adamw
 from jepa_kit.optim.schedules import ScheduleLengths
 from jepa_kit.recipe import recipe_to_dict, recipe_to_toml
 from jepa_kit.registry import component_versions
-from jepa_kit.train import distributed as D
-from jepa_kit.train.checkpoint import (
+from jepa_kit.rundir.checkpoint import (
     checkpoint_name,
     latest_valid_checkpoint,
     list_checkpoints,
@@ -41,8 +40,10 @@ from jepa_kit.train.checkpoint import (
     prune_checkpoints,
     save_checkpoint,
 )
-from jepa_kit.train.finished import clear_finished, write_finished
-from jepa_kit.train.metrics import MetricsLog, ProgressDisplay
+from jepa_kit.rundir.finished import clear_finished, write_finished
+from jepa_kit.rundir.metrics import MetricsLog
+from jepa_kit.train import distributed as D
+from jepa_kit.train.progress import ProgressDisplay
 from jepa_kit.train.rng import capture_rng, restore_rng
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 from jepa_kit.data.image_folder import ImageFolder
 from jepa_kit.data.loader import (
     Batch,
+    Collator,
     EpochBatchSampler,
     batches_per_epoch,
     build_eval_loader,
@@ -20,8 +21,9 @@ from jepa_kit.data.loader import (
     set_epoch,
 )
 from jepa_kit.data.synthetic import SyntheticShapes
-from jepa_kit.data.transforms import EvalTransform, TrainTransform
+from jepa_kit.data.transforms import EvalTransform
 from jepa_kit.maskers.base import Masker, MaskerConfig, Masks
+from jepa_kit.views.single import SingleView
 
 
 class RandomMaskerConfig(MaskerConfig):
@@ -45,6 +47,10 @@ class RandomMasker(Masker):
         )
 
 
+def views(ds: torch.utils.data.Dataset) -> SingleView:
+    return SingleView(SingleView.Config(), img_size=ds.config.img_size)  # type: ignore[attr-defined]
+
+
 def dataset(n: int = 24) -> SyntheticShapes:
     return SyntheticShapes(SyntheticShapes.Config(img_size=16, native_size=32, train_size=n))
 
@@ -54,7 +60,8 @@ def loader(**overrides: object) -> torch.utils.data.DataLoader:
     kwargs = {"batch_size": 4, "seed": 7, "num_workers": 0}
     kwargs.update(overrides)
     masker = RandomMasker(RandomMasker.Config(), grid=(4, 4))
-    return build_loader(ds, TrainTransform(ds.config), masker, **kwargs)  # type: ignore[arg-type]
+    collate = Collator(masker, kwargs["seed"], kwargs.get("rank", 0))  # type: ignore[arg-type]
+    return build_loader(ds, views(ds), collate, **kwargs)  # type: ignore[arg-type]
 
 
 def assert_same(a: list[Batch], b: list[Batch]) -> None:
@@ -159,7 +166,7 @@ def test_skipped_files_reach_the_batch(tmp_path: Path) -> None:
     ds = ImageFolder(ImageFolder.Config(root=str(tmp_path), img_size=8, skip_corrupt=True))
     masker = RandomMasker(RandomMasker.Config(), grid=(4, 4))
     batches = list(
-        build_loader(ds, TrainTransform(ds.config), masker, batch_size=4, seed=0, num_workers=0)
+        build_loader(ds, views(ds), Collator(masker, 0), batch_size=4, seed=0, num_workers=0)
     )
     assert sum(b.skipped for b in batches) == 1
 

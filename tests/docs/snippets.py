@@ -175,22 +175,20 @@ def _small_checkpoint(path: Path) -> None:
     import torch
 
     from jepa_kit import __version__
-    from jepa_kit.build import build_model
+    from jepa_kit.build import build_method
     from jepa_kit.recipe import load_recipe, recipe_to_dict
-    from jepa_kit.train.checkpoint import save_checkpoint
+    from jepa_kit.rundir.checkpoint import save_checkpoint
 
     # A small dataset keeps evaluation snippets quick; their code paths are the same.
     recipe = load_recipe(REPO / "recipes" / "quickstart.toml", SMALL_DATA)
     state = torch.random.get_rng_state()
     torch.manual_seed(recipe.run.seed)
-    model = build_model(recipe)
+    method = build_method(recipe)
     torch.random.set_rng_state(state)
     step = int(path.stem.split("_")[1])
     save_checkpoint(path, {
-        "step": step, "epoch": 0, "step_in_epoch": 0,
-        "encoder": model.encoder.state_dict(),
-        "target_encoder": model.target_encoder.state_dict(),
-        "predictor": model.predictor.state_dict(), "optimizer": None, "rng": None,
+        "step": step, "epoch": 0, "step_in_epoch": 0, "method": recipe.method.kind,
+        "networks": list(method.networks), **method.state_dict(), "optimizer": None, "rng": None,
         "recipe": recipe_to_dict(recipe), "versions": {"jepa-kit": __version__},
         "metrics": {},
     })

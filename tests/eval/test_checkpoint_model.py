@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from jepa_kit.build import build_model
+from jepa_kit.build import build_method
 from jepa_kit.errors import UserError
 from jepa_kit.eval.checkpoint_model import load_encoder, load_encoder_from_checkpoint
 from jepa_kit.eval.features import build_eval_splits, extract_features
 from jepa_kit.eval.knn import PeriodicKNN, knn_eval, run_knn_for_training
 from jepa_kit.interop.reference import import_reference
-from jepa_kit.train.checkpoint import load_checkpoint, save_checkpoint
+from jepa_kit.rundir.checkpoint import load_checkpoint, save_checkpoint
 from tests.eval.helpers import make_checkpoint
 
 
@@ -42,7 +42,7 @@ def test_random_init_is_the_runs_step0_encoder(checkpoint: Path) -> None:
     baseline, recipe = load_encoder(checkpoint, random_init=True)
     assert torch.equal(torch.random.get_rng_state(), before)  # global RNG untouched
     torch.manual_seed(recipe.run.seed)
-    start = build_model(recipe).encoder
+    start = build_method(recipe).networks["encoder"]
     assert _same(baseline, start.state_dict())
     assert not _same(baseline, load_checkpoint(checkpoint)["target_encoder"])
 

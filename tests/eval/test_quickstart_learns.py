@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jepa_kit.cli.evaluate import default_output
-from jepa_kit.train.checkpoint import list_checkpoints
+from jepa_kit.rundir.checkpoint import list_checkpoints
 from tests.train.helpers import QUICKSTART, run_cli
 
 pytestmark = pytest.mark.slow

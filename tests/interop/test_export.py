@@ -22,7 +22,7 @@ from jepa_kit.interop import (
     load_reference_checkpoint,
 )
 from jepa_kit.interop.export import timm_model_args
-from jepa_kit.train.checkpoint import load_checkpoint
+from jepa_kit.rundir.checkpoint import load_checkpoint
 from tests.conftest import FIXTURES
 
 TOL = {"atol": 1e-5, "rtol": 1e-4}

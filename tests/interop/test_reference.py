@@ -15,7 +15,7 @@ from jepa_kit.interop.reference import _mlp_ratio
 from jepa_kit.ops.masks import apply_masks
 from jepa_kit.predictors.vit_predictor import ViTPredictor
 from jepa_kit.recipe import validate_recipe
-from jepa_kit.train.checkpoint import load_checkpoint
+from jepa_kit.rundir.checkpoint import load_checkpoint
 from tests.conftest import FIXTURES
 
 CKPT = FIXTURES / "tiny_checkpoint.pth.tar"

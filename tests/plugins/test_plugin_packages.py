@@ -27,9 +27,11 @@ PLUGINS = sorted(p.parent for p in (REPO / "plugins").glob("*/pyproject.toml"))
 KIND_OF_GROUP = {group: kind for kind, group in GROUPS.items()}
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
 #: What a plugin may import from jepa-kit: the interfaces, the checks, recipes and the registry.
-PUBLIC = {"jepa_kit.encoders", "jepa_kit.predictors", "jepa_kit.maskers", "jepa_kit.target_updaters",
-          "jepa_kit.losses", "jepa_kit.data.base", "jepa_kit.testing", "jepa_kit.config",
-          "jepa_kit.recipe", "jepa_kit.registry", "jepa_kit.errors", "jepa_kit"}
+PUBLIC = {"jepa_kit.encoders", "jepa_kit.predictors", "jepa_kit.maskers",
+          "jepa_kit.target_updaters", "jepa_kit.losses", "jepa_kit.methods", "jepa_kit.views",
+          "jepa_kit.projectors", "jepa_kit.data.base", "jepa_kit.data.loader",
+          "jepa_kit.testing", "jepa_kit.config", "jepa_kit.recipe", "jepa_kit.registry",
+          "jepa_kit.errors", "jepa_kit.build", "jepa_kit.ops", "jepa_kit"}
 
 
 def project(root: Path) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jepa_kit.recipe import load_recipe
-from jepa_kit.train.checkpoint import load_checkpoint
+from jepa_kit.rundir.checkpoint import load_checkpoint
 from jepa_kit.train.trainer import train
 from tests.conftest import REPO
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from jepa_kit.rundir.finished import read_finished
+from jepa_kit.rundir.metrics import read_metrics
 from jepa_kit.sweep.manifest import read_manifest
-from jepa_kit.train.finished import read_finished
-from jepa_kit.train.metrics import read_metrics
 from jepa_kit.train.trainer import Trainer
 from tests.sweep.helpers import QUICKSTART, SMALL, cli, sets
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from jepa_kit.train.checkpoint import list_checkpoints, load_checkpoint
-from jepa_kit.train.metrics import read_metrics
+from jepa_kit.rundir.checkpoint import list_checkpoints, load_checkpoint
+from jepa_kit.rundir.metrics import read_metrics
 from tests.conftest import REPO
 from tests.train.helpers import QUICKSTART, TINY, run_cli, sets
 

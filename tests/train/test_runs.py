@@ -12,8 +12,8 @@ import torch
 from jepa_kit.losses.base import Loss, LossConfig
 from jepa_kit.recipe import load_recipe
 from jepa_kit.registry import register, registry
-from jepa_kit.train.checkpoint import list_checkpoints, load_checkpoint
-from jepa_kit.train.metrics import read_metrics
+from jepa_kit.rundir.checkpoint import list_checkpoints, load_checkpoint
+from jepa_kit.rundir.metrics import read_metrics
 from jepa_kit.train.trainer import NonFiniteLossError, train
 from tests.train.helpers import QUICKSTART, TINY, run_cli, sets
 
