@@ -1,6 +1,6 @@
 """Train step: ms per step, images/s, FLOPs per step and achieved GFLOP/s vs the matmul ceiling.
 
-The step is what ``Trainer._train_step`` does on a CPU: schedules -> ``jepa_forward`` ->
+The step is what ``Trainer._train_step`` does on a CPU: schedules -> ``ijepa_forward`` ->
 one ``float(loss)`` (the NaN guard) -> zero_grad -> backward -> AdamW step -> EMA update,
 with masks from the recipe's multiblock masker (4 targets of scale 0.15-0.2, context
 0.85-1.0). ``TrainStep`` mirrors the trainer instead of calling its private method so the
@@ -37,12 +37,12 @@ from common import (
 )
 from torch.utils.flop_counter import FlopCounterMode
 
-from jepa_kit.build import build_loss, build_masker, build_model, build_target_updater
+from jepa_kit.build import build_loss, build_masker, build_method, build_target_updater
 from jepa_kit.maskers.base import Masks
+from jepa_kit.methods.ijepa import ijepa_forward
 from jepa_kit.optim.adamw import OptimSchedule, build_adamw
 from jepa_kit.optim.schedules import ScheduleLengths
 from jepa_kit.recipe import load_recipe, validate_recipe
-from jepa_kit.train.step import jepa_forward
 
 
 @dataclass(frozen=True)
@@ -123,12 +123,12 @@ class TrainStep:
 
     def __init__(self, recipe: Any, levers: Levers = TRAINER) -> None:
         torch.manual_seed(0)
-        model = build_model(recipe)
+        nets = build_method(recipe).networks
         self.recipe = recipe
         self.precision: str = recipe.train.precision
         self.levers = levers
         self.encoder, self.target_encoder, self.predictor = (
-            model.encoder, model.target_encoder, model.predictor)
+            nets["encoder"], nets["target_encoder"], nets["predictor"])
         self.loss_fn = build_loss(recipe.loss)
         o = recipe.optim
         lengths = ScheduleLengths(1000, 100, o.warmup_epochs, o.ipe_scale)
@@ -147,7 +147,7 @@ class TrainStep:
         self.step = 0
 
     def forward(self, images: torch.Tensor, masks: Masks) -> torch.Tensor:
-        out = jepa_forward(self.train_encoder, self.train_predictor, self.target_encoder,
+        out = ijepa_forward(self.train_encoder, self.train_predictor, self.target_encoder,
                            self.loss_fn, images, masks, precision=self.precision)
         return out.loss
 

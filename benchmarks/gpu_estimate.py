@@ -21,8 +21,8 @@ from bench_step import StepConfig, recipe_for
 from common import Result, script_main
 from torch.utils.flop_counter import FlopCounterMode
 
-from jepa_kit.build import build_loss, build_masker, build_model
-from jepa_kit.train.step import jepa_forward
+from jepa_kit.build import build_loss, build_masker, build_method
+from jepa_kit.methods.ijepa import ijepa_forward
 
 #: Dense bf16 tensor-core peaks from the vendors' data sheets (no sparsity).
 GPU_PEAK_TFLOPS = {"A100 SXM": 312.0, "H100 SXM": 989.0}
@@ -48,9 +48,9 @@ def flops_per_image(model: Model, batch: int = 8, samples: int = 4) -> tuple[flo
     """(FLOPs per image, mean context length, mean target length) at 224 px."""
     recipe = recipe_for(StepConfig(model.size, 224, model.patch, model.pred_depth, batch=batch))
     with torch.device("meta"):
-        m = build_model(recipe)  # shapes only: ViT-H's 632M parameters cost no memory
+        m = build_method(recipe).networks  # shapes only: ViT-H's 632M parameters cost nothing
     loss_fn = build_loss(recipe.loss)
-    masker = build_masker(recipe.masker, grid=m.encoder.grid)
+    masker = build_masker(recipe.masker, grid=m["encoder"].grid)
     images = torch.empty(batch, 3, 224, 224, device="meta")
     total, kc, kt = 0.0, 0.0, 0.0
     with warnings.catch_warnings():
@@ -60,8 +60,8 @@ def flops_per_image(model: Model, batch: int = 8, samples: int = 4) -> tuple[flo
             kc += masks.context.shape[1] / samples
             kt += masks.targets.shape[2] / samples
             with FlopCounterMode(display=False) as counter:
-                out = jepa_forward(m.encoder, m.predictor, m.target_encoder, loss_fn, images,
-                                   masks.to("meta"))
+                out = ijepa_forward(m["encoder"], m["predictor"], m["target_encoder"], loss_fn,
+                                    images, masks.to("meta"))
                 out.loss.backward()
             total += counter.get_total_flops() / batch / samples
     return total, kc, kt

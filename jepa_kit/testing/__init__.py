@@ -19,6 +19,7 @@ from __future__ import annotations
 from jepa_kit.testing.base import check_config, expect
 from jepa_kit.testing.datasets import check_dataset
 from jepa_kit.testing.maskers import check_masker, check_masks
+from jepa_kit.testing.methods import check_method, check_projector, check_views
 from jepa_kit.testing.models import check_encoder, check_loss, check_predictor
 from jepa_kit.testing.sweep import (
     SMALL_CONFIGS,
@@ -37,8 +38,11 @@ __all__ = [
     "check_loss",
     "check_masker",
     "check_masks",
+    "check_method",
     "check_predictor",
+    "check_projector",
     "check_target_updater",
+    "check_views",
     "conformance_cases",
     "expect",
     "small_config",

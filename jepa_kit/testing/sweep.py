@@ -23,6 +23,7 @@ from jepa_kit.registry import GROUPS, RegistryError, registry
 from jepa_kit.testing.base import ConfigLike, expect, to_config
 from jepa_kit.testing.datasets import check_dataset
 from jepa_kit.testing.maskers import check_masker
+from jepa_kit.testing.methods import check_method, check_projector, check_views
 from jepa_kit.testing.models import check_encoder, check_loss, check_predictor
 from jepa_kit.testing.updaters import check_target_updater
 
@@ -58,6 +59,9 @@ SMALL_CONFIGS: dict[tuple[str, str], SmallConfig] = {
     ("dataset", "synthetic"): {"train_size": 8, "val_size": 4, "native_size": 16,
                                "img_size": 32, "num_workers": 0},
     ("dataset", "image_folder"): tiny_image_folder,
+    ("views", "multicrop"): {"num_local": 2, "local_size": 16},
+    ("projector", "mlp"): {"hidden_dim": 32, "out_dim": 16},
+    ("method", "lejepa"): {"num_slices": 32},
 }
 
 #: The grid maskers are checked on (quickstart: 32 px images, 4 px patches).
@@ -109,6 +113,12 @@ def check_component(kind: str, name: str, config: ConfigLike = None, *,
         check_loss(cls, config, name=name)
     elif kind == "dataset":
         check_dataset(cls, config, name=name)
+    elif kind == "method":
+        check_method(cls, config, name=name)
+    elif kind == "views":
+        check_views(cls, config, name=name)
+    elif kind == "projector":
+        check_projector(cls, config, name=name)
     else:  # pragma: no cover - GROUPS and this dispatch change together
         raise AssertionError(f"no conformance check for kind {kind!r}")
 
