@@ -23,7 +23,7 @@ from pydantic_core import PydanticUndefined
 
 from jepa_kit.recipe import (
     COMPONENT_SECTIONS,
-    DEFAULT_KINDS,
+    ENGINE_DEFAULTS,
     EvalSection,
     OptimSection,
     RunSection,
@@ -61,10 +61,14 @@ default shown. `jepa-kit show RECIPE` prints a recipe with every default filled 
 errors, and `--set section.key=value` overrides any field from the command line (the value is
 parsed as TOML).
 
-Component sections (`data`, `encoder`, `predictor`, `masker`, `target_updater`, `loss`) name
-one installed component with `kind`; the other keys are that component's options. Changing
-`kind` (in a recipe, through `extends` or with `--set`) starts the section afresh from the new
-component's defaults. This page lists the components installed where it was generated:
+`[method] kind` picks the method (default `"ijepa"`); the method decides which component
+sections the recipe has (I-JEPA: `encoder`, `predictor`, `masker`, `target_updater`, `loss`,
+`views`; LeJEPA: `encoder`, `projector`, `views`), fills in the ones a recipe leaves out with
+its defaults, and refuses the others. Component sections (`method`, `data` and the method's)
+name one installed component with `kind`; the other keys are that component's options.
+Changing `kind` (in a recipe, through `extends` or with `--set`) starts the section afresh
+from the new component's defaults, and changing `method.kind` drops the sections the new
+method does not use. This page lists the components installed where it was generated:
 jepa-kit's built-ins and the example plugins in `plugins/`; `jepa-kit plugins` lists what is
 installed on your machine.
 
@@ -158,13 +162,24 @@ def plain_section(section: str, model: type[BaseModel]) -> list[str]:
     return [*out, *field_table(model, section), ""]
 
 
+def default_kinds(section: str) -> str:
+    """Where the section's default ``kind`` comes from: the engine, or each method's slots."""
+    if section in ENGINE_DEFAULTS:
+        return f'default `kind = "{ENGINE_DEFAULTS[section]}"`'
+    used = [(name, cls.slots[section]) for name, cls in registry("method").load_all().items()
+            if section in cls.slots]
+    return "used by " + ", ".join(
+        f'`{name}` (default `kind = "{default}"`)' if default else f"`{name}` (required)"
+        for name, default in used)
+
+
 def component_section(section: str, kind: str) -> list[str]:
     reg = registry(kind)
     loaded = reg.load_all()
     out = [
         f"## `[{section}]`: {kind} components",
         "",
-        f"Entry-point group `{GROUPS[kind]}`; default `kind = \"{DEFAULT_KINDS[section]}\"`. "
+        f"Entry-point group `{GROUPS[kind]}`; {default_kinds(section)}. "
         f"Installed: {', '.join(f'`{n}`' for n in loaded)}.",
         "",
     ]
@@ -185,8 +200,8 @@ def component_section(section: str, kind: str) -> list[str]:
 
 def generate() -> str:
     lines = [HEADER]
-    for section in ("run", "data", "encoder", "predictor", "masker", "target_updater", "loss",
-                    "optim", "train", "eval"):
+    for section in ("run", "method", "data", "views", "encoder", "predictor", "masker",
+                    "target_updater", "loss", "projector", "optim", "train", "eval"):
         if section in PLAIN_SECTIONS:
             lines += plain_section(section, PLAIN_SECTIONS[section])
         else:

@@ -235,7 +235,7 @@ def check_toml(block: Block) -> str:
         if unknown:
             raise SnippetError(f"{block.id}: unknown entry-point groups {unknown}")
         return "pyproject excerpt: entry-point groups exist"
-    sections = set(recipe_model().model_fields) | {"extends"}
+    sections = set(recipe_model().model_fields) | set(COMPONENT_SECTIONS) | {"extends"}
     if not set(data) <= sections:
         raise SnippetError(f"{block.id}: keys {sorted(set(data) - sections)} are neither recipe "
                            f"sections nor pyproject tables")
