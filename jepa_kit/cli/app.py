@@ -43,21 +43,9 @@ def _root(
 
 
 def _register_commands() -> None:
-    from jepa_kit.cli import compare, interop, plugins, recipes, run, sweep
+    from jepa_kit.cli import compare, evaluate, interop, masks, plugins, recipes, run, sweep
 
-    recipes.register(app)
-    plugins.register(app)
-    run.register(app)
-    sweep.register(app)
-    compare.register(app)
-    interop.register(app)
-    for optional in ("evaluate", "studies", "masks"):
-        try:
-            module = __import__(f"jepa_kit.cli.{optional}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"jepa_kit.cli.{optional}":
-                raise
-            continue
+    for module in (recipes, plugins, run, sweep, compare, interop, evaluate, masks):
         module.register(app)
 
 

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jepa_kit.config import ComponentConfig
 from jepa_kit.eval.features import build_eval_splits, extract_features
 
 
@@ -92,25 +93,25 @@ def knn_eval(
 
 
 class PeriodicKNN:
-    """kNN accuracy during pre-training: ``PeriodicKNN(recipe, device)(encoder)``.
+    """kNN accuracy during pre-training: ``PeriodicKNN(data, device, seed=...)(encoder)``.
 
-    Builds the recipe's train and val splits once (eval transform, no augmentation) and keeps
-    the loaders; each call extracts features of both splits with ``encoder`` and returns
-    ``{"knn_top1": ...}`` (plus ``knn_top5`` with more than 5 classes), using
-    ``eval.knn_k`` and ``eval.knn_temperature``. The forward passes follow
-    ``train.precision``. One process: in a DDP job call it on the main rank only.
+    Builds the train and val splits of the ``data`` config once (eval transform, no
+    augmentation) and keeps the loaders; each call extracts features of both splits with
+    ``encoder`` and returns ``{"knn_top1": ...}`` (plus ``knn_top5`` with more than 5
+    classes). The forward passes run under ``precision``. One process: in a DDP job call it
+    on the main rank only.
     """
 
-    def __init__(self, recipe: Any, device: torch.device | str, *,
-                 batch_size: int | None = None) -> None:
+    def __init__(self, data: ComponentConfig, device: torch.device | str, *, seed: int,
+                 k: int = 20, temperature: float = 0.07, precision: str = "fp32",
+                 batch_size: int = 256) -> None:
         self.device = torch.device(device)
-        self.k = recipe.eval.knn_k
-        self.temperature = recipe.eval.knn_temperature
-        self.precision = recipe.train.precision
-        self.splits = build_eval_splits(recipe.data, seed=recipe.run.seed)
+        self.k = k
+        self.temperature = temperature
+        self.precision = precision
+        self.splits = build_eval_splits(data, seed=seed)
         self.num_classes = len(self.splits.train.classes)
-        # Inference holds no activations for backward: twice the train batch fits.
-        self.batch_size = batch_size or 2 * recipe.train.batch_size
+        self.batch_size = batch_size
         self._loaders = self.splits.loaders(batch_size=self.batch_size,
                                             pin_memory=self.device.type == "cuda")
 
@@ -122,10 +123,3 @@ class PeriodicKNN:
         result = knn_eval(train_x, train_y, val_x, val_y, k=self.k,
                           temperature=self.temperature, num_classes=self.num_classes)
         return {f"knn_{key}": result[key] for key in ("top1", "top5") if key in result}
-
-
-def run_knn_for_training(encoder: nn.Module, recipe: Any, device: torch.device | str
-                         ) -> dict[str, float]:
-    """One-off ``PeriodicKNN(recipe, device)(encoder)``; keep a ``PeriodicKNN`` to reuse loaders."""
-    return PeriodicKNN(recipe, device)(encoder)
-

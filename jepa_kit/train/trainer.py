@@ -316,7 +316,12 @@ class Trainer:
             if self._knn is None:
                 from jepa_kit.eval.knn import PeriodicKNN
 
-                self._knn = PeriodicKNN(self.recipe, self.device)
+                r = self.recipe
+                # Inference holds no activations for backward: twice the train batch fits.
+                self._knn = PeriodicKNN(r.data, self.device, seed=r.run.seed, k=r.eval.knn_k,
+                                        temperature=r.eval.knn_temperature,
+                                        precision=r.train.precision,
+                                        batch_size=2 * r.train.batch_size)
             encoder = self.method.networks[self.method.encoder_for(self.recipe.eval.which)]
             row = {"step": self.step, "epoch": self.epoch, **self._knn(encoder)}
             if log is not None:

@@ -11,7 +11,7 @@ from jepa_kit.build import build_method
 from jepa_kit.errors import UserError
 from jepa_kit.eval.checkpoint_model import load_encoder, load_encoder_from_checkpoint
 from jepa_kit.eval.features import build_eval_splits, extract_features
-from jepa_kit.eval.knn import PeriodicKNN, knn_eval, run_knn_for_training
+from jepa_kit.eval.knn import PeriodicKNN, knn_eval
 from jepa_kit.interop.reference import import_reference
 from jepa_kit.rundir.checkpoint import load_checkpoint, save_checkpoint
 from tests.eval.helpers import make_checkpoint
@@ -90,10 +90,14 @@ def test_features_and_periodic_knn(checkpoint: Path) -> None:
     bf16, _ = extract_features(encoder, val_loader, "cpu", precision="bf16")
     assert bf16.dtype == torch.float32 and torch.allclose(bf16, feats, atol=0.1, rtol=0.1)
 
-    periodic = PeriodicKNN(recipe, "cpu")
+    def periodic_knn() -> PeriodicKNN:
+        return PeriodicKNN(recipe.data, "cpu", seed=recipe.run.seed, k=recipe.eval.knn_k,
+                           temperature=recipe.eval.knn_temperature)
+
+    periodic = periodic_knn()
     first = periodic(encoder)
     assert set(first) == {"knn_top1"} and 0.0 <= first["knn_top1"] <= 1.0
-    assert periodic(encoder) == first == run_knn_for_training(encoder, recipe, "cpu")
+    assert periodic(encoder) == first == periodic_knn()(encoder)
     train_x, train_y = extract_features(encoder, train_loader, "cpu")
     direct = knn_eval(train_x, train_y, feats, labels, k=recipe.eval.knn_k,
                       temperature=recipe.eval.knn_temperature, num_classes=4)
