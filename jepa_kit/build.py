@@ -6,7 +6,7 @@ the recipe as a whole is never passed down.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jepa_kit.config import ComponentConfig
 from jepa_kit.data.base import Dataset
@@ -22,6 +22,7 @@ from jepa_kit.views.base import Views
 
 if TYPE_CHECKING:
     from jepa_kit.methods.base import Method
+    from jepa_kit.recipe import RecipeBase
 
 
 def component_class(kind: str, config: ComponentConfig) -> type:
@@ -62,7 +63,7 @@ def build_projector(config: ComponentConfig, *, in_dim: int) -> Projector:
     return component_class("projector", config)(config, in_dim=in_dim)
 
 
-def method_class(recipe: Any) -> type[Method]:
+def method_class(recipe: RecipeBase) -> type[Method]:
     return component_class("method", recipe.method)
 
 
@@ -70,7 +71,7 @@ def method_class(recipe: Any) -> type[Method]:
 NO_SCHEDULE = ScheduleLengths(ipe=1, epochs=1, warmup_epochs=0.0)
 
 
-def build_method(recipe: Any, *, lengths: ScheduleLengths = NO_SCHEDULE) -> Method:
+def build_method(recipe: RecipeBase, *, lengths: ScheduleLengths = NO_SCHEDULE) -> Method:
     """The recipe's method, built from the sections it declares (``Method.slots``).
 
     Seed the global RNG first: networks are initialised while the method is built.

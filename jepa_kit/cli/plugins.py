@@ -1,7 +1,8 @@
 """``plugins``: what is installed, from which distribution; ``plugins new``: start a plugin.
 
 ``jepa-kit plugins`` (with ``--json`` / ``--check``) lists the components; ``jepa-kit plugins new
-NAME --kind KIND`` writes a plugin package skeleton (see ``jepa_kit.scaffold``).
+NAME --kind KIND`` writes a plugin package skeleton, or with ``--into DIR`` adds the component to
+an existing plugin distribution (see ``jepa_kit.scaffold``).
 """
 
 from __future__ import annotations
@@ -84,16 +85,30 @@ def new(
         None, "--dir", help="Where to write the package (default ./jepa-kit-<name>); must be "
         "missing or empty."
     ),
+    into: Path | None = typer.Option(
+        None, "--into", help="Add the component to this existing plugin distribution (the "
+        "folder of its pyproject.toml) instead of writing a new package."
+    ),
 ) -> None:
-    """Write a plugin package skeleton that installs and passes its own tests as generated."""
+    """Write a plugin package skeleton that installs and passes its own tests as generated, or
+    add a component to an existing plugin distribution (``--into``)."""
     from jepa_kit.scaffold import new_plugin
+    from jepa_kit.scaffold.generator import default_directory
 
-    written = new_plugin(name, kind, directory)
-    root = written[0].parent
-    out.print(f"wrote {len(written)} files to {root}:")
+    written = new_plugin(name, kind, directory, into=into)
+    if into is None:
+        root = directory or default_directory(name)
+        out.print(f"wrote {len(written)} files to {root}:")
+        for path in written:
+            out.print(f"  {path.relative_to(root)}")
+        out.print(f"next: pip install -e {root} && pytest {root}")
+        return
+    out.print(f"added the {kind} {name!r} to {into}:")
     for path in written:
-        out.print(f"  {path.relative_to(root)}")
-    out.print(f"next: pip install -e {root} && pytest {root}")
+        what = "entry point added" if path.name == "pyproject.toml" else "new"
+        out.print(f"  {path.relative_to(into)} ({what})")
+    out.print(f"next: pip install -e {into} again (entry points are read when it is installed; "
+              f"until then jepa-kit does not see {name!r}) && pytest {into}")
 
 
 def register(app: typer.Typer) -> None:

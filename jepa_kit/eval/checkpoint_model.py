@@ -25,9 +25,8 @@ import torch
 from jepa_kit.build import build_method, method_class
 from jepa_kit.encoders.base import Encoder
 from jepa_kit.errors import UserError
-from jepa_kit.recipe import RecipeError, apply_overrides, validate_recipe
+from jepa_kit.recipe import RecipeBase, RecipeError, apply_overrides, validate_recipe
 from jepa_kit.rundir.checkpoint import load_checkpoint
-
 
 
 @dataclass
@@ -35,7 +34,7 @@ class LoadedEncoder:
     """An encoder rebuilt from a checkpoint, with what a report needs to say where it came from."""
 
     encoder: Encoder
-    recipe: Any
+    recipe: RecipeBase
     path: Path
     step: int
     which: str
@@ -64,12 +63,12 @@ def recipe_from_checkpoint(state: dict[str, Any], source: str,
             "suggested above is safe")]) from None
 
 
-def encoder_key(recipe: Any, which: str | None) -> str:
+def encoder_key(recipe: RecipeBase, which: str | None) -> str:
     """The checkpoint key (network name) of ``which`` encoder of ``recipe``'s method."""
     return method_class(recipe).encoder_for(which)
 
 
-def build_from_state(state: dict[str, Any], recipe: Any, *, which: str | None = None,
+def build_from_state(state: dict[str, Any], recipe: RecipeBase, *, which: str | None = None,
                      random_init: bool = False, source: str = "<checkpoint>") -> Encoder:
     """The ``which`` encoder of ``recipe``'s method, holding the checkpoint's weights or the
     run's initial ones (``random_init``). The global RNG is left as it was."""

@@ -21,6 +21,13 @@ from jepa_kit import __version__
 from jepa_kit.errors import UserError
 from jepa_kit.recipe import COMPONENT_SECTIONS
 from jepa_kit.registry import GROUPS, RegistryError, registry
+from jepa_kit.scaffold.into import (
+    check_not_declared,
+    checked_entry_point,
+    find_package,
+    free_path,
+    read_pyproject,
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,9 @@ KINDS: dict[str, KindInfo] = {
     "target_updater": KindInfo("TargetUpdater", "target updater", "check_target_updater"),
     "loss": KindInfo("Loss", "loss", "check_loss"),
     "dataset": KindInfo("Dataset", "dataset", "check_dataset"),
+    "method": KindInfo("Method", "method", "check_method"),
+    "views": KindInfo("Views", "views component", "check_views"),
+    "projector": KindInfo("Projector", "projector", "check_projector"),
 }
 assert set(KINDS) == set(GROUPS), "every registry kind needs a template"
 
@@ -76,15 +86,32 @@ def class_name(name: str, kind: str) -> str:
     return camel if camel.endswith(suffix) else camel + suffix
 
 
+#: The recipe sections ``method.py.tmpl`` reads (its ``slots``), for the generated README.
+METHOD_SLOTS = {"encoder": "vit", "projector": "mlp", "views": "multicrop"}
+
+
+def usage(name: str, kind: str, section: str) -> str:
+    """The README's recipe snippet: the component's section, and a method's slot sections."""
+    text = f'[{section}]\nkind = "{name}"\n'
+    if kind == "method":
+        text += "\n# The sections it reads (its `slots`); left out, they get these kinds.\n"
+        text += "\n".join(f'[{slot}]\nkind = "{default}"\n'
+                           for slot, default in METHOD_SLOTS.items())
+        text += "num_local = 0  # only the global views are used\n"
+    return text
+
+
 def template_values(name: str, kind: str) -> dict[str, str]:
     package = f"jepa_kit_{name}"
+    section = next(s for s, k in COMPONENT_SECTIONS.items() if k == kind)
     return {
         "name": name,
         "kind": kind,
         "kind_words": KINDS[kind].words,
         "check": KINDS[kind].check,
         "group": GROUPS[kind],
-        "section": next(s for s, k in COMPONENT_SECTIONS.items() if k == kind),
+        "section": section,
+        "usage": usage(name, kind, section),
         "package": package,
         "module": kind,
         "class_name": class_name(name, kind),
@@ -118,11 +145,44 @@ def default_directory(name: str) -> Path:
     return Path(f"jepa-kit-{name.replace('_', '-')}")
 
 
-def new_plugin(name: str, kind: str, directory: str | Path | None = None) -> list[Path]:
+def plan_into(name: str, kind: str, root: str | Path) -> dict[Path, str]:
+    """Path -> content of what ``--into root`` writes: the component module in the
+    distribution's package, its test, and ``pyproject.toml`` with the new entry point."""
+    root = Path(root)
+    text, doc = read_pyproject(root)
+    if kind in GROUPS:
+        check_not_declared(root, doc, GROUPS[kind], name)
+    check_name(name, kind)
+    package = find_package(root, doc)
+    module = free_path(package / f"{kind}.py", package / f"{kind}_{name}.py")
+    tests = root / "tests"
+    test = free_path(tests / f"test_{name}.py", tests / f"test_{name}_{kind}.py")
+    v = template_values(name, kind) | {"package": package.name, "module": module.stem}
+    value = f"{package.name}.{module.stem}:{v['class_name']}"
+    return {
+        module: _render(f"{kind}.py.tmpl", v),
+        test: _render("test.py.tmpl", v),
+        # Last: written only once the module it points at is there.
+        root / "pyproject.toml": checked_entry_point(root, text, doc, GROUPS[kind], name, value),
+    }
+
+
+def new_plugin(name: str, kind: str, directory: str | Path | None = None, *,
+               into: str | Path | None = None) -> list[Path]:
     """Write the skeleton into ``directory`` (default ``./jepa-kit-<name>``); the files written.
 
-    Refuses to write into a directory that exists and is not empty.
+    Refuses to write into a directory that exists and is not empty. With ``into`` (an existing
+    distribution's folder) adds the component to that distribution instead (``plan_into``).
     """
+    if into is not None:
+        if directory is not None:
+            raise UserError("--dir and --into exclude each other: --dir writes a new package, "
+                            "--into adds to an existing one")
+        into_files = plan_into(name, kind, into)
+        for path, content in into_files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content.encode())  # bytes: line endings stay as they were
+        return list(into_files)
     files = plan(name, kind)
     root = Path(directory) if directory is not None else default_directory(name)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):

@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 
 from jepa_kit import __version__
-from jepa_kit.recipe import recipe_to_dict, recipe_to_toml
+from jepa_kit.recipe import RecipeBase, recipe_to_dict, recipe_to_toml
 from jepa_kit.rundir.finished import read_finished
 from jepa_kit.sweep.manifest import FORMAT, read_manifest, variant_entries, write_manifest
 from jepa_kit.sweep.plan import SweepError, SweepPlan, Variant, flatten, validate_plan
@@ -32,7 +32,7 @@ class SweepResult:
     failed: list[str] = field(default_factory=list)
 
 
-def is_finished(run_dir: Path, recipe: Any) -> bool:
+def is_finished(run_dir: Path, recipe: RecipeBase) -> bool:
     """The run in ``run_dir`` ended, and with this very recipe (not an older sweep's)."""
     recipe_file = run_dir / "recipe.toml"
     return (read_finished(run_dir) is not None and recipe_file.is_file()

@@ -30,7 +30,7 @@ from jepa_kit.eval.monitors import CollapseMonitor
 from jepa_kit.methods.base import StepOutput
 from jepa_kit.optim.adamw import OptimSchedule, build_adamw
 from jepa_kit.optim.schedules import ScheduleLengths
-from jepa_kit.recipe import recipe_to_dict, recipe_to_toml
+from jepa_kit.recipe import RecipeBase, recipe_to_dict, recipe_to_toml
 from jepa_kit.registry import component_versions
 from jepa_kit.rundir.checkpoint import (
     checkpoint_name,
@@ -86,7 +86,7 @@ def prepare_output_dir(directory: Path, *, resume: bool) -> None:
 class Trainer:
     """Runs one recipe in one process (one rank of a torchrun job)."""
 
-    def __init__(self, recipe: Any, *, output_dir: Path | None = None, resume: bool = False,
+    def __init__(self, recipe: RecipeBase, *, output_dir: Path | None = None, resume: bool = False,
                  device: str | None = None, quiet: bool = False) -> None:
         self.recipe = recipe
         self.out = Path(output_dir) if output_dir is not None else recipe.output_dir
@@ -360,7 +360,7 @@ class Trainer:
         return row
 
 
-def train(recipe: Any, **options: Any) -> RunResult:
+def train(recipe: RecipeBase, **options: Any) -> RunResult:
     """Build a ``Trainer`` for ``recipe`` and run it to the end."""
     trainer = Trainer(recipe, **options)
     try:
