@@ -322,8 +322,8 @@ class Trainer:
                                         temperature=r.eval.knn_temperature,
                                         precision=r.train.precision,
                                         batch_size=2 * r.train.batch_size)
-            encoder = self.method.networks[self.method.encoder_for(self.recipe.eval.which)]
-            row = {"step": self.step, "epoch": self.epoch, **self._knn(encoder)}
+            evaluated = self.method.networks[self.method.encoder_for(self.recipe.eval.which)]
+            row = {"step": self.step, "epoch": self.epoch, **self._knn(evaluated)}
             if log is not None:
                 log.write(row)
             display.message("eval " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()
