@@ -77,9 +77,12 @@ def find_package(root: Path, doc: dict[str, Any]) -> Path:
 
 
 def _header_path(line: str) -> tuple[str, ...] | None:
-    """The dotted key of a table header line (``[a."b.c"]`` -> ``("a", "b.c")``), else None."""
-    if not _HEADER.match(line) or line.lstrip().startswith("[["):
+    """The dotted key of a table header line (``[a."b.c"]`` -> ``("a", "b.c")``); ``()`` for
+    an array-of-tables header (``[[a]]``, never edited); None for other lines."""
+    if not _HEADER.match(line):
         return None
+    if line.lstrip().startswith("[["):
+        return ()
     try:
         node: Any = tomllib.loads(line)
     except tomllib.TOMLDecodeError:

@@ -271,7 +271,8 @@ def test_into_any_setuptools_project(tmp_path: Path) -> None:
     head = ('[project]\r\nname = "my-ssl-bits"  # mine\r\nversion = "1.2"\r\n\r\n'
             "[project.entry-points.'jepa_kit.losses']\r\n"
             'smooth = "mypkg.losses:Smooth"\r\n')
-    tail = ('# more to come\r\n\r\n[tool.setuptools.packages.find]\r\nwhere = ["src"]')
+    tail = ('# more to come\r\n[[tool.mypy.overrides]]\r\nmodule = "mypkg.*"\r\n\r\n'
+            '[tool.setuptools.packages.find]\r\nwhere = ["src"]')
     (root / "pyproject.toml").write_bytes((head + tail).encode())
 
     files = plan_into("huber", "loss", root)
