@@ -1,5 +1,5 @@
 """Methods: the algorithms the engine trains (I-JEPA, LeJEPA, plug-ins)."""
 
-from jepa_kit.methods.base import Method, MethodConfig, StepOutput, autocast
+from jepa_kit.methods.base import Method, MethodConfig, StepOutput, autocast, check_networks
 
-__all__ = ["Method", "MethodConfig", "StepOutput", "autocast"]
+__all__ = ["Method", "MethodConfig", "StepOutput", "autocast", "check_networks"]

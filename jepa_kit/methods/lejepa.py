@@ -11,11 +11,10 @@ views go through the one encoder and projector, with gradients everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import ClassVar, Literal
 
 import torch
-import torch.distributed as dist
 from pydantic import Field
 from torch import nn
 
@@ -23,22 +22,11 @@ from jepa_kit.build import build_encoder, build_projector, build_views
 from jepa_kit.config import ComponentConfig
 from jepa_kit.data.loader import Batch, mix_seed
 from jepa_kit.methods.base import Method, MethodConfig, StepOutput, autocast, check_networks
-from jepa_kit.ops.sigreg import lejepa_loss, random_slices
+from jepa_kit.ops.sigreg import lejepa_loss, random_slices, rank_mean
 from jepa_kit.optim.schedules import ScheduleLengths
 
 # Keeps the slice stream apart from the augmentation and mask streams for equal integers.
 _SLICE_TAG = 0x51C3
-
-
-def _mean_over_ranks() -> tuple[Callable[[torch.Tensor], torch.Tensor] | None, int]:
-    """A differentiable all-reduce mean for SIGReg's characteristic function, and the world
-    size: the statistic then describes the global batch, as the authors' DDP code does."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return None, 1
-    from torch.distributed.nn.functional import all_reduce
-
-    world = dist.get_world_size()
-    return (lambda t: all_reduce(t) / world), world
 
 
 class LeJEPA(Method):
@@ -104,7 +92,7 @@ class LeJEPA(Method):
                 pooled.append(encoder(torch.cat(batch.views[g:])).mean(1))  # (L*B, D)
             emb = projector(torch.cat(pooled))  # (V*B, K), one projector batch as the authors
         emb = emb.float().view(len(batch.views), b, -1)  # (V, B, K), view-major
-        mean_over_ranks, world = _mean_over_ranks()
+        mean_over_ranks, world = rank_mean()
         total, prediction, reg = lejepa_loss(
             emb[:g], emb, self.slices(batch.step, emb.shape[-1], emb.device), self.config.lambd,
             num_points=self.config.num_points, t_max=self.config.t_max,

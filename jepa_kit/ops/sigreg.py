@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["epps_pulley", "lejepa_loss", "random_slices", "sigreg"]
+__all__ = ["epps_pulley", "lejepa_loss", "random_slices", "rank_mean", "sigreg"]
 
 NUM_POINTS = 17
 """Knots of the integration grid on [0, t_max] (official ``EppsPulley(n_points=17)``)."""
@@ -166,3 +166,20 @@ def lejepa_loss(
     prediction = (centers - all_emb).square().mean()
     reg = sigreg(all_emb, slices, **kw)  # type: ignore[arg-type]
     return (1 - lambd) * prediction + lambd * reg, prediction, reg
+
+
+def rank_mean() -> tuple[Callable[[Tensor], Tensor] | None, int]:
+    """``(all_reduce, world_size)`` for ``epps_pulley``/``sigreg`` under torch.distributed.
+
+    The hook averages the empirical characteristic function over ranks with a differentiable
+    all-reduce, so the statistic describes the global batch as the authors' DDP code does;
+    outside a multi-process group it is ``(None, 1)``.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return None, 1
+    from torch.distributed.nn.functional import all_reduce
+
+    world = dist.get_world_size()
+    return (lambda t: all_reduce(t) / world), world

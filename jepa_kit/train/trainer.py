@@ -351,6 +351,8 @@ class Trainer:
         row.update(images_per_s=n / max(step_time, 1e-9), data_wait_s=data_wait,
                    step_time_s=step_time)
         if self.monitor is not None and out.features is not None:
+            if not self.monitor.queue:  # a run shorter than the monitors' window
+                self.monitor.observe(out.features)
             row.update(self.monitor.values(out.predictions, out.targets))
             found = self.monitor.warnings(row)
             if found:
