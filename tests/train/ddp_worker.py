@@ -23,8 +23,8 @@ def main() -> None:
     recipe = load_recipe(REPO / "recipes" / "quickstart.toml", overrides)
     trainer = Trainer(recipe, output_dir=Path(out), resume=resume == "1", quiet=True)
     trainer.run()
-    flat = torch.cat([p.detach().flatten() for m in (trainer.encoder, trainer.target_encoder,
-                                                     trainer.predictor) for p in m.parameters()])
+    flat = torch.cat([p.detach().flatten() for m in trainer.method.networks.values()
+                      for p in m.parameters()])
     gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
     dist.all_gather(gathered, flat)
     if dist.get_rank() == 0:

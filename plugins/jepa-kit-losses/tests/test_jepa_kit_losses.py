@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from jepa_kit.losses import NormalizedTargetsLoss
-from jepa_kit.losses.feature import L2Loss
+from jepa_kit.registry import registry
 from jepa_kit.testing import check_component, check_loss
 
 from jepa_kit_losses import CosineLoss, VICRegL2Loss
@@ -78,5 +78,6 @@ def test_targets_are_jepa_kits_l2_targets_exactly(cls: type) -> None:
     features = torch.randn(3, 7, 16) * 2 + 1
     for normalize in (True, False):
         ours = cls(cls.Config(normalize_targets=normalize)).prepare_targets(features)
-        core = L2Loss(L2Loss.Config(normalize_targets=normalize)).prepare_targets(features)
+        l2 = registry("loss").load("l2")
+        core = l2(l2.Config(normalize_targets=normalize)).prepare_targets(features)
         assert torch.equal(ours, core)
