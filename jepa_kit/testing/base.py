@@ -113,6 +113,24 @@ def sorted_indices(batch: int, n: int, k: int, gen: torch.Generator) -> torch.Te
     return torch.rand(batch, n, generator=gen).argsort(dim=1)[:, :k].sort(dim=1).values
 
 
+def dropped_pixels(keep: torch.Tensor, grid: tuple[int, ...], patch: int,
+                   size: tuple[int, int]) -> torch.Tensor:
+    """(B, H, W) bool: True on the pixels of the patches ``keep`` (B, K) leaves out.
+
+    Patches are ``patch`` pixels square on a 2-D ``grid`` (rows, cols), numbered row-major;
+    pixels beyond the grid (when the side is not a multiple of the patch) stay False.
+    """
+    expect(len(grid) == 2, f"the pixel check needs a 2-D patch grid, got {grid}")
+    rows, cols = grid
+    dropped = torch.ones(keep.shape[0], rows * cols, dtype=torch.bool)
+    dropped.scatter_(1, keep, False)
+    dropped = dropped.view(-1, rows, cols)
+    dropped = dropped.repeat_interleave(patch, dim=1).repeat_interleave(patch, dim=2)
+    mask = torch.zeros(keep.shape[0], *size, dtype=torch.bool)
+    mask[:, : rows * patch, : cols * patch] = dropped
+    return mask
+
+
 def probe_loss(out: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """A scalar whose gradient reaches every element of ``out``.
 

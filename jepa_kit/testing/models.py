@@ -21,6 +21,7 @@ from jepa_kit.testing.base import (
     check_finite,
     check_gradients,
     check_shape,
+    dropped_pixels,
     expect,
     generator,
     label,
@@ -33,7 +34,11 @@ from jepa_kit.testing.base import (
 
 def check_encoder(cls: type, config: ConfigLike = None, *, img_size: int = 32, in_chans: int = 3,
                   batch_size: int = 2, seed: int = 0, name: str | None = None) -> None:
-    """Shapes, attributes, the ``keep`` contract, determinism and gradients of an encoder."""
+    """Shapes, attributes, the ``keep`` contract, determinism and gradients of an encoder.
+
+    The ``keep`` contract includes locality: changing the pixels of dropped patches leaves the
+    kept tokens unchanged. Samples are independent in eval and in train mode.
+    """
     cfg = check_config(cls, "encoder", config, name)
     who = f"encoder {label(cls)}"
     encoder = seeded(lambda: cls(cfg, img_size=img_size, in_chans=in_chans), seed)
@@ -65,12 +70,35 @@ def check_encoder(cls: type, config: ConfigLike = None, *, img_size: int = 32, i
                     "(positions are added before patches are dropped)")
         check_close(encoder(images[:1], keep[:1]), part[:1],
                     f"{who}: sample 0 alone differs from sample 0 in a batch (batch mixing?)")
+        # The context must not see the target ([0], Sec. 3): pixels of dropped patches may not
+        # reach the kept tokens (a network run on the whole image before gathering leaks them).
+        patch = cfg.resolved_patch_size()  # type: ignore[attr-defined]
+        dropped = dropped_pixels(keep, encoder.grid, patch, (img_size, img_size))
+        noise = 3.0 * torch.randn(images.shape, generator=gen)
+        check_close(encoder(torch.where(dropped[:, None], noise, images), keep), part,
+                    f"{who}: the kept tokens changed when only the pixels of dropped patches "
+                    f"changed (patch size {patch}, grid {encoder.grid}, row-major): the context "
+                    "sees the pixels it must not; patchify and drop patches before any layer "
+                    "that mixes neighbouring pixels or patches")
     expect(torch.equal(images, pristine), f"{who}: forward modified the input images in place")
 
     twin = seeded(lambda: cls(cfg, img_size=img_size, in_chans=in_chans), seed)
     expect(params_equal(encoder, twin), f"{who}: two builds under the same torch seed differ")
 
     encoder.train()
+    if b > 1:
+        # Train mode too (BatchNorm mixes samples only there); the same RNG draws on both sides
+        # keep dropout and stochastic depth out of the comparison.
+        others = images.clone()
+        others[1:] = torch.randn(others[1:].shape, generator=gen)
+        with torch.no_grad():
+            mine = seeded(lambda: encoder(images, keep), seed)
+            theirs = seeded(lambda: encoder(others, keep), seed)
+        check_close(theirs[0], mine[0],
+                    f"{who}: in train mode the tokens of sample 0 changed when only the other "
+                    "samples of the batch changed: each sample must be encoded independently "
+                    "(batch statistics such as BatchNorm's mix samples; use LayerNorm or "
+                    "GroupNorm)")
     out = encoder(images, keep)
     probe_loss(out, gen).backward()
     check_gradients(encoder, who)

@@ -8,16 +8,19 @@ from typing import Any, ClassVar, Literal
 
 import pytest
 import torch
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 from torch import nn
 
 from jepa_kit.data.base import Dataset, DatasetConfig
+from jepa_kit.encoders.base import Encoder, EncoderConfig
 from jepa_kit.encoders.vit import ViTEncoder
 from jepa_kit.losses.base import Loss, LossConfig
 from jepa_kit.maskers.base import Masker, MaskerConfig, Masks
+from jepa_kit.ops.masks import gather_tokens
 from jepa_kit.predictors.vit_predictor import ViTPredictor
 from jepa_kit.target_updaters.ema import EMATargetUpdater
 from jepa_kit.testing import (
+    check_component,
     check_config,
     check_dataset,
     check_encoder,
@@ -184,6 +187,69 @@ def test_encoder_bugs_are_caught(cls: type, message: str) -> None:
     check_encoder(ViTEncoder, TINY_VIT)
     with pytest.raises(AssertionError, match=message):
         check_encoder(cls, TINY_VIT)
+
+
+class ConvThenGather(Encoder):
+    """A ConvNet over the whole image, tokens gathered afterwards: the context sees the target."""
+
+    class Config(EncoderConfig):
+        kind: Literal["conv_then_gather"] = "conv_then_gather"
+        patch_size: int = Field(8, ge=1, description="Side of one square patch in pixels.")
+
+        def resolved_patch_size(self) -> int:
+            return self.patch_size
+
+    def __init__(self, config: Config, *, img_size: int, in_chans: int = 3) -> None:
+        super().__init__()
+        self.embed_dim, self.num_heads = 16, 2
+        self.grid = (img_size // config.patch_size,) * 2
+        self.stem = nn.Conv2d(in_chans, 16, 3, padding=1)  # crosses patch borders
+        self.patchify = nn.Conv2d(16, 16, config.patch_size, stride=config.patch_size)
+
+    def forward(self, images: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.patchify(torch.relu(self.stem(images))).flatten(2).transpose(1, 2)  # (B, N, D)
+        return x if keep is None else gather_tokens(x, keep)
+
+
+class BatchNormed(ViTEncoder):
+    """BatchNorm on the tokens: samples mix in train mode only (eval uses running stats)."""
+
+    def __init__(self, config: Any, **kw: Any) -> None:
+        super().__init__(config, **kw)
+        self.bn = nn.BatchNorm1d(self.embed_dim)
+
+    def forward(self, images: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        out = super().forward(images, keep)
+        return self.bn(out.transpose(1, 2)).transpose(1, 2)
+
+
+def test_conv_then_gather_is_caught() -> None:
+    with pytest.raises(AssertionError, match="pixels of dropped patches") as caught:
+        check_encoder(ConvThenGather)
+    assert "ConvThenGather" in str(caught.value) and "patch size 8, grid (4, 4)" in str(
+        caught.value)
+
+
+def test_batchnorm_in_train_mode_is_caught() -> None:
+    with pytest.raises(AssertionError, match="in train mode the tokens of sample 0 changed") as e:
+        check_encoder(BatchNormed, TINY_VIT)
+    assert "BatchNorm" in str(e.value)
+
+
+def test_gathering_first_passes_the_pixel_check() -> None:
+    """The same network with a per-pixel stem (nothing crosses a patch border) passes."""
+
+    class Local(ConvThenGather):
+        def __init__(self, config: Any, **kw: Any) -> None:
+            super().__init__(config, **kw)
+            self.stem = nn.Conv2d(3, 16, 1)  # per pixel: nothing crosses a patch border
+
+    check_encoder(Local)
+
+
+@pytest.mark.parametrize("name", ["vit", "timm"])
+def test_builtin_encoders_pass_the_new_checks(name: str) -> None:
+    check_component("encoder", name)
 
 
 class SampleMajor(ViTPredictor):
