@@ -1,4 +1,4 @@
-"""Checkpoints: atomic writes, validated reads, newest-valid discovery, retention.
+"""Checkpoints: atomic writes, content hashes, validated reads, resume discovery, retention.
 
 A jepa-kit checkpoint is a plain dict that ``torch.load(path, weights_only=True)`` reads:
 
@@ -12,14 +12,29 @@ checkpoints carry no optimizer or RNG state.
 
 Version 1 (before methods were plug-ins) had no ``method`` or ``networks`` keys and always
 held I-JEPA's three networks; it loads as such.
+
+Integrity: beside ``step_XXXXXXXX.pt`` lies ``step_XXXXXXXX.pt.sha256``, the SHA-256 of the
+file's bytes in ``sha256sum`` format (``cd checkpoints && sha256sum -c *.sha256`` checks them
+by hand). The hash is taken from the bytes as ``torch.save`` streams them, and the record is
+written, atomically, *before* the checkpoint is renamed into place: a crash in between leaves a
+record that no file matches (that checkpoint is skipped), never a new checkpoint without one.
+Loading hashes the file in one streaming pass, then unpickles it once. A sidecar rather than a
+footer inside the file keeps the ``.pt`` a standard PyTorch zip archive that any tool reads;
+the cost is that a ``.pt`` copied alone loads unverified, exactly as checkpoints written before
+hashes existed do (silently: that is the normal case for them, not a fault).
+
+``torch.load`` runs with ``weights_only=True``: jepa-kit never unpickles code, and a file that
+asks for it is refused as not a plain jepa-kit checkpoint.
 """
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 import re
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
@@ -28,7 +43,8 @@ from jepa_kit.errors import UserError
 
 FORMAT = "jepa-kit-checkpoint"
 FORMAT_VERSION = 2
-_NAME = re.compile(r"^step_(\d{8})\.pt$")
+_NAME = re.compile(r"^step_(\d{8,})\.pt$")
+_DIGEST = re.compile(r"^([0-9a-f]{64}) [ *]?(\S.*)$")
 REQUIRED_KEYS = ("format", "format_version", "step", "recipe")
 #: The networks of a version-1 checkpoint (I-JEPA's, the only method then).
 V1_NETWORKS = ("encoder", "target_encoder", "predictor")
@@ -38,42 +54,125 @@ class CheckpointError(UserError):
     """A checkpoint file is missing, truncated, corrupt or not a jepa-kit checkpoint."""
 
 
+class CheckpointVersionError(CheckpointError):
+    """A checkpoint written by a newer jepa-kit: never skipped, the fix is an upgrade."""
+
+
 def checkpoint_name(step: int) -> str:
     return f"step_{step:08d}.pt"
 
 
+def checkpoint_step(path: str | Path) -> int | None:
+    """The step in a checkpoint's file name, or None for a name that is not ``step_N.pt``."""
+    match = _NAME.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def digest_path(path: str | Path) -> Path:
+    """The content-hash record of a checkpoint: ``step_XXXXXXXX.pt.sha256`` beside it."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
+class _HashingWriter:
+    """A write-only stream that hashes what passes through to ``handle``."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle, self.sha = handle, hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` to ``path`` atomically: temporary file, fsync, rename.
+    """Write ``payload`` to ``path`` atomically (temporary file, fsync, rename), its content
+    hash to ``digest_path(path)`` first.
 
     A crash at any point leaves either the previous file or the new complete one, never a
     partial file under the final name.
     """
     path = Path(path)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
-    return atomic_write(path, lambda handle: torch.save(payload, handle), binary=True)
+
+    def write(handle: IO[bytes]) -> None:
+        stream = _HashingWriter(handle)
+        torch.save(payload, stream)
+        record = f"{stream.sha.hexdigest()}  {path.name}\n"
+        atomic_write(digest_path(path), lambda out: out.write(record))
+
+    return atomic_write(path, write, binary=True)
+
+
+def _verify_digest(path: Path) -> None:
+    record = digest_path(path)
+    try:
+        text = record.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return  # written before content hashes, or copied without its record
+    match = _DIGEST.match(text.strip())
+    if match is None:
+        raise CheckpointError(f"{record}: not a SHA-256 record ('HEX  {path.name}'); restore "
+                              f"it, or delete it to load {path.name} unverified")
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            sha.update(chunk)
+    expected, found = match.group(1), sha.hexdigest()
+    if found != expected:
+        raise CheckpointError(
+            f"{path}: unreadable checkpoint (content hash mismatch: the file was modified or "
+            f"corrupted after it was written; {record.name} records sha256 {expected[:16]}..., "
+            f"the file has {found[:16]}...)")
+
+
+def _load_problem(exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, without torch's advice to turn it off."""
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) and "weights_only" in text:
+        wanted = re.search(r"GLOBAL (\S+)", text)
+        if wanted:
+            what = f"asks for Python code or objects ({wanted.group(1)})"
+        else:
+            found = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+            what = f"is not plain tensor data ({found.group(1) if found else 'bad pickle'})"
+        return (f"refused: the file {what}; jepa-kit never unpickles code, and this is not a "
+                f"plain jepa-kit checkpoint")
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"unreadable checkpoint ({type(exc).__name__}: {first})"
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read and check a jepa-kit checkpoint; ``CheckpointError`` names the file and the problem."""
+    """Read, verify and check a jepa-kit checkpoint; ``CheckpointError`` names the file and
+    the problem (``CheckpointVersionError`` for a newer format)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    _verify_digest(path)
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        detail = f"{type(exc).__name__}: {exc}"
-        raise CheckpointError(f"{path}: unreadable checkpoint ({detail})") from exc
+        raise CheckpointError(f"{path}: {_load_problem(exc)}") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(
             f"{path}: not a jepa-kit checkpoint (for an official I-JEPA checkpoint use "
             f"`jepa-kit import-reference {path} --out DIR`)"
         )
-    if not isinstance(data.get("format_version"), int) or data["format_version"] > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format {data['format_version']} is newer than this jepa-kit "
-            f"understands ({FORMAT_VERSION}); upgrade jepa-kit"
+    version = data.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{path}: checkpoint format version {version!r} is not one that "
+                              f"jepa-kit writes (1 to {FORMAT_VERSION})")
+    if version > FORMAT_VERSION:
+        raise CheckpointVersionError(
+            f"{path}: checkpoint format {version} is newer than this jepa-kit understands "
+            f"({FORMAT_VERSION}); upgrade jepa-kit"
         )
-    if data.get("format_version") == 1:
+    if version == 1:
         data.setdefault("method", "ijepa")
         data.setdefault("networks", list(V1_NETWORKS))
     missing = [k for k in (*REQUIRED_KEYS, *data.get("networks", ())) if k not in data]
@@ -88,11 +187,15 @@ def list_checkpoints(directory: str | Path) -> list[Path]:
     if not directory.is_dir():
         return []
     found = [p for p in directory.iterdir() if _NAME.match(p.name)]
-    return sorted(found, key=lambda p: int(_NAME.match(p.name).group(1)))  # type: ignore[union-attr]
+    return sorted(found, key=lambda p: checkpoint_step(p) or 0)
 
 
 def latest_valid_checkpoint(directory: str | Path) -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint in ``directory`` that loads; older ones are tried with a warning."""
+    """The newest checkpoint in ``directory`` that loads; older ones are tried with a warning.
+
+    Lenient: None when nothing loads, and a newer format is skipped like a broken file. To
+    continue a run use ``resume_checkpoint``, which refuses both.
+    """
     for path in reversed(list_checkpoints(directory)):
         try:
             return path, load_checkpoint(path)
@@ -101,10 +204,51 @@ def latest_valid_checkpoint(directory: str | Path) -> tuple[Path, dict[str, Any]
     return None
 
 
-def prune_checkpoints(directory: str | Path, keep_last: int) -> list[Path]:
-    """Delete all but the ``keep_last`` newest checkpoints; returns what was deleted."""
+def resume_checkpoint(directory: str | Path) -> tuple[Path, dict[str, Any]] | None:
+    """The checkpoint a resumed run continues from: the newest one in ``directory`` that loads.
+
+    None when the folder holds no ``step_*.pt`` at all (a fresh start is right). Each newer file
+    that does not load is skipped with a warning naming it and why. Raises ``CheckpointError``
+    when checkpoint files exist but none loads (every file and its problem listed; the caller
+    must not have changed anything yet), and ``CheckpointVersionError`` as soon as a file of a
+    newer format is met: it is never skipped, since training on would overwrite it.
+    """
     files = list_checkpoints(directory)
+    skipped: list[CheckpointError] = []
+    for path in reversed(files):
+        try:
+            state = load_checkpoint(path)
+        except CheckpointVersionError:
+            raise
+        except CheckpointError as exc:
+            skipped.append(exc)
+            continue
+        for exc in skipped:
+            warnings.warn(f"skipping {exc}; resuming from an older checkpoint", stacklevel=2)
+        return path, state
+    if not files:
+        return None
+    problems = "\n".join(f"  - {exc}" for exc in skipped)
+    raise CheckpointError(
+        f"cannot resume from {directory}: none of its {len(files)} checkpoint file(s) loads; "
+        f"nothing was changed:\n{problems}\nRestore a good copy, or move the files away to "
+        f"start from scratch.")
+
+
+def prune_checkpoints(directory: str | Path, keep_last: int, *,
+                      current_step: int | None = None) -> list[Path]:
+    """Delete old checkpoints (and their hash records); returns the deleted checkpoints.
+
+    Of the checkpoints at steps up to ``current_step`` (all of them when None), all but the
+    ``keep_last`` newest go; ``keep_last <= 0`` keeps everything. Files above ``current_step``
+    (left by an earlier, longer run, or unreadable ones a resume skipped) are never touched,
+    so a resume that went back in time cannot delete its own new checkpoints in their favour.
+    """
+    files = list_checkpoints(directory)
+    if current_step is not None:
+        files = [p for p in files if (checkpoint_step(p) or 0) <= current_step]
     doomed = files[:-keep_last] if keep_last > 0 else []
     for path in doomed:
-        path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)  # the checkpoint first: never one left without its record
+        digest_path(path).unlink(missing_ok=True)
     return doomed
