@@ -26,6 +26,11 @@ def run(
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Processes on this machine; >1 launches torchrun."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    allow_nonempty: bool = typer.Option(
+        False, "--allow-nonempty", help="Write the run into a folder that holds other files."),
+    allow_changes: bool = typer.Option(
+        False, "--allow-changes", help="Resume although the recipe changed in ways that break "
+        "exact reproduction (seed, batch size, lr, models, ...)."),
 ) -> None:
     """Pre-train: masks -> context encoder -> predictor -> target encoder -> loss -> step."""
     if device not in (None, "cpu", "cuda"):
@@ -34,13 +39,18 @@ def run(
     if nproc > 1 and "LOCAL_RANK" not in os.environ:
         raise typer.Exit(_launch_torchrun(nproc))
 
+    from jepa_kit.train.signals import StopRequested
     from jepa_kit.train.trainer import NonFiniteLossError, train
 
     try:
-        train(resolved, output_dir=output_dir, resume=resume, device=device, quiet=quiet)
+        train(resolved, output_dir=output_dir, resume=resume, device=device, quiet=quiet,
+              allow_nonempty=allow_nonempty, allow_changes=allow_changes)
     except NonFiniteLossError as exc:
         err.print(f"[bold red]run stopped:[/] {exc}")
         raise typer.Exit(1) from None
+    except StopRequested as exc:
+        err.print(f"[bold yellow]run stopped:[/] {exc}")
+        raise typer.Exit(exc.exit_code) from None
 
 
 def _launch_torchrun(nproc: int) -> int:

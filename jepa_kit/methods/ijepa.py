@@ -13,7 +13,7 @@ representations and the target patch-level representations" ([0], Sec. 3).
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import ClassVar, Literal
 
 import torch
@@ -32,34 +32,53 @@ from jepa_kit.data.loader import Batch, Collator
 from jepa_kit.losses.base import Loss
 from jepa_kit.maskers.base import Masks
 from jepa_kit.methods.base import Method, MethodConfig, StepOutput, autocast, check_networks
+from jepa_kit.methods.checks import check_output
 from jepa_kit.ops.masks import apply_masks
 from jepa_kit.optim.schedules import ScheduleLengths
 
 
 def ijepa_forward(encoder: nn.Module, predictor: nn.Module, target_encoder: nn.Module,
                   loss_fn: Loss, images: torch.Tensor, masks: Masks, *,
-                  precision: str = "fp32") -> StepOutput:
-    """Loss of one batch; ``images`` (B, C, H, W), masks as sampled by the masker."""
+                  precision: str = "fp32", check: Check | None = None) -> StepOutput:
+    """Loss of one batch; ``images`` (B, C, H, W), masks as sampled by the masker.
+
+    ``check(slot, what, tensor, shape)``, when given, sees each component's output (the
+    method's first-step checks)."""
     amp = autocast(images.device.type, precision)
+    (m, b, kt), kc = masks.targets.shape, masks.context.shape[1]
 
     # 1. Encode the context block: only the kept patches enter the encoder.
     with amp:
         context = encoder(images, masks.context)  # (B, Kc, D)
+        if check is not None:
+            check("encoder", "forward(images, context indices)", context, (b, kc, None))
 
         # 2. Predict the target blocks' representations from the context.
         predictions = predictor(context, masks.context, masks.targets)  # (M*B, Kt, D)
+        if check is not None:
+            check("predictor", "forward(context, context_idx, target_idx)", predictions,
+                  (m * b, kt, context.shape[-1]))
 
     # 3. Encode the whole image with the target encoder; no gradient flows into it.
     with torch.no_grad(), amp:
         features = loss_fn.prepare_targets(target_encoder(images).float())  # (B, N, D)
+    if check is not None:
+        check("loss", "prepare_targets(target features)", features,
+              (b, None, context.shape[-1]))
     targets = apply_masks(features, masks.targets)  # (M*B, Kt, D), block-major like predictions
 
     # 4. Distance in representation space, in fp32.
     loss = loss_fn(predictions.float(), targets)
+    if check is not None:
+        check("loss", "forward(predictions, targets)", loss, ())
     metrics = {"context_len": int(masks.context.shape[1]),
                "target_len": int(masks.targets.shape[2])}
     return StepOutput(loss, metrics, features=features, predictions=predictions.detach(),
                       targets=targets)
+
+
+#: ``check(slot, what, tensor, expected shape)``: see ``jepa_kit.methods.checks``.
+Check = Callable[[str, str, torch.Tensor, tuple[int | None, ...]], None]
 
 
 class IJEPA(Method):
@@ -91,7 +110,15 @@ class IJEPA(Method):
         self.updater = build_target_updater(sections["target_updater"],
                                             total_steps=lengths.momentum_steps)
         self.views = build_views(sections["views"], img_size=img_size)
+        self.sections = dict(sections)
+        self._checked = False
         check_networks(self)
+
+    def _check(self, slot: str, what: str, value: torch.Tensor,
+               shape: tuple[int | None, ...]) -> None:
+        if slot == "encoder":  # the width it declared, which the predictor was built for
+            shape = (*shape[:-1], self.networks["encoder"].embed_dim)  # type: ignore[assignment]
+        check_output(slot, self.sections[slot], what, value, shape)
 
     def collator(self, *, seed: int, rank: int) -> Collator:
         return Collator(self.masker, seed, rank)
@@ -103,8 +130,11 @@ class IJEPA(Method):
 
     def forward(self, batch: Batch, nets: Mapping[str, nn.Module]) -> StepOutput:
         assert batch.masks is not None, "I-JEPA batches carry masks (IJEPA.collator)"
-        return ijepa_forward(nets["encoder"], nets["predictor"], nets["target_encoder"],
-                             self.loss_fn, batch.images, batch.masks, precision=self.precision)
+        out = ijepa_forward(nets["encoder"], nets["predictor"], nets["target_encoder"],
+                            self.loss_fn, batch.images, batch.masks, precision=self.precision,
+                            check=None if self._checked else self._check)
+        self._checked = True
+        return out
 
     def after_step(self, step: int) -> dict[str, float]:
         self.updater.update(self.networks["encoder"], self.networks["target_encoder"], step)

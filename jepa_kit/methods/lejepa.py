@@ -22,6 +22,7 @@ from jepa_kit.build import build_encoder, build_projector, build_views
 from jepa_kit.config import ComponentConfig
 from jepa_kit.data.loader import Batch, mix_seed
 from jepa_kit.methods.base import Method, MethodConfig, StepOutput, autocast, check_networks
+from jepa_kit.methods.checks import check_output
 from jepa_kit.ops.sigreg import lejepa_loss, random_slices, rank_mean
 from jepa_kit.optim.schedules import ScheduleLengths
 
@@ -74,6 +75,8 @@ class LeJEPA(Method):
         self.trainable = ("encoder", "projector")
         self.views = build_views(sections["views"], img_size=img_size)
         self.num_global: int = sections["views"].num_global  # type: ignore[attr-defined]
+        self.sections = dict(sections)
+        self._checked = False
         check_networks(self)
 
     def slices(self, step: int, dim: int, device: torch.device) -> torch.Tensor:
@@ -91,6 +94,12 @@ class LeJEPA(Method):
             if len(batch.views) > g:
                 pooled.append(encoder(torch.cat(batch.views[g:])).mean(1))  # (L*B, D)
             emb = projector(torch.cat(pooled))  # (V*B, K), one projector batch as the authors
+        if not self._checked:
+            self._checked = True
+            check_output("encoder", self.sections["encoder"], "forward(global views)",
+                         global_tokens, (g * b, None, None))
+            check_output("projector", self.sections["projector"], "forward(pooled features)",
+                         emb, (len(batch.views) * b, None))
         emb = emb.float().view(len(batch.views), b, -1)  # (V, B, K), view-major
         mean_over_ranks, world = rank_mean()
         total, prediction, reg = lejepa_loss(

@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from jepa_kit import __version__
+from jepa_kit.atomic import remove_stale_temp_files
 from jepa_kit.build import build_dataset, build_method
 from jepa_kit.data.loader import Batch, batches_per_epoch, build_loader, set_epoch
 from jepa_kit.errors import UserError
@@ -34,17 +35,19 @@ from jepa_kit.recipe import RecipeBase, recipe_to_dict, recipe_to_toml
 from jepa_kit.registry import component_versions
 from jepa_kit.rundir.checkpoint import (
     checkpoint_name,
-    latest_valid_checkpoint,
-    list_checkpoints,
     load_checkpoint,
     prune_checkpoints,
+    resume_checkpoint,
     save_checkpoint,
 )
+from jepa_kit.rundir.directory import RunLock, prepare_output_dir
 from jepa_kit.rundir.finished import clear_finished, write_finished
 from jepa_kit.rundir.metrics import MetricsLog
 from jepa_kit.train import distributed as D
 from jepa_kit.train.progress import ProgressDisplay
+from jepa_kit.train.resume import check_resume
 from jepa_kit.train.rng import capture_rng, restore_rng
+from jepa_kit.train.signals import StopRequested, StopSignals
 
 
 class CollapseWarning(UserWarning):
@@ -71,32 +74,28 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device("cpu")
 
 
-def prepare_output_dir(directory: Path, *, resume: bool) -> None:
-    """Refuse to write into a directory that holds a run unless resuming it."""
-    holds_run = (directory / "metrics.jsonl").exists() or bool(
-        list_checkpoints(directory / "checkpoints"))
-    if holds_run and not resume:
-        raise UserError(
-            f"{directory} already holds a run; pass --resume to continue it, or choose another "
-            f"--output-dir (nothing was overwritten)"
-        )
-    directory.mkdir(parents=True, exist_ok=True)
-
-
 class Trainer:
     """Runs one recipe in one process (one rank of a torchrun job)."""
 
     def __init__(self, recipe: RecipeBase, *, output_dir: Path | None = None, resume: bool = False,
-                 device: str | None = None, quiet: bool = False) -> None:
+                 device: str | None = None, quiet: bool = False, allow_nonempty: bool = False,
+                 allow_changes: bool = False) -> None:
         self.recipe = recipe
         self.out = Path(output_dir) if output_dir is not None else recipe.output_dir
         self.resume = resume
+        self.allow_nonempty = allow_nonempty
+        self.allow_changes = allow_changes
+        self.lock: RunLock | None = None
         self.device = resolve_device(device or recipe.train.device)
         self.dist = D.init_distributed(self.device.type)
         if self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
         self.quiet = quiet or not self.dist.is_main
-        self._setup()
+        try:
+            self._setup()
+        except BaseException:
+            self.close()  # a refused set-up leaves the run directory free
+            raise
 
     # -- set-up ----------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -105,7 +104,10 @@ class Trainer:
         # Data first: a missing data root must fail before any other work.
         self.dataset = build_dataset(r.data, train=True, seed=seed)
         if self.dist.is_main:
-            prepare_output_dir(self.out, resume=self.resume)
+            prepare_output_dir(self.out, resume=self.resume, allow_nonempty=self.allow_nonempty)
+            self.lock = RunLock(self.out).acquire()  # held until the run ends (``close``)
+            for folder in (self.out, self.out / "checkpoints"):  # left by a killed save
+                remove_stale_temp_files(folder)
         D.barrier(self.dist)
 
         self.ipe = batches_per_epoch(len(self.dataset), t.batch_size, self.dist.world_size)
@@ -162,9 +164,12 @@ class Trainer:
 
     def _restore(self) -> None:
         t = self.recipe.train
-        found = latest_valid_checkpoint(self.out / "checkpoints") if self.resume else None
+        found = resume_checkpoint(self.out / "checkpoints") if self.resume else None
         if found is not None:
             path, state = found
+            self.resume_changes = check_resume(
+                state["recipe"], recipe_to_dict(self.recipe), source=str(path),
+                allow_changes=self.allow_changes)
             self.method.load_state_dict(state, str(path))
             if state.get("optimizer") is not None:
                 self.optimizer.load_state_dict(state["optimizer"])
@@ -174,6 +179,7 @@ class Trainer:
             self.resumed_from: Path | None = path
             return
         self.resumed_from = None
+        self.resume_changes: list[str] = []
         if self.resume and self.dist.is_main:
             warnings.warn(f"--resume: no checkpoint in {self.out}; starting from scratch",
                           stacklevel=2)
@@ -189,6 +195,7 @@ class Trainer:
         (self.out / "run.json").write_text(json.dumps(info, indent=2))
 
     def _checkpoint(self) -> Path:
+        self._raise_if_weights_nonfinite()
         last_loss = float(self._last[1])
         payload = {
             "step": self.step, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
@@ -199,11 +206,23 @@ class Trainer:
             "metrics": {"loss": last_loss}, "iterations_per_epoch": self.ipe,
         }
         path = save_checkpoint(self.out / "checkpoints" / checkpoint_name(self.step), payload)
-        prune_checkpoints(self.out / "checkpoints", self.recipe.train.keep_last)
+        prune_checkpoints(self.out / "checkpoints", self.recipe.train.keep_last,
+                          current_step=self.step)
         return path
 
+    def _raise_if_weights_nonfinite(self) -> None:
+        """A checkpoint never holds NaN or inf: the loss is checked before the update, the
+        weights after it (an exploding step can leave a finite loss and broken weights)."""
+        for name, network in self.method.networks.items():
+            bad = [k for k, v in network.state_dict().items()
+                   if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+            if bad:
+                raise NonFiniteLossError(
+                    f"non-finite weights in network {name!r} after step {self.step} ("
+                    f"{len(bad)} of {len(network.state_dict())} tensors, e.g. {bad[0]}); the "
+                    f"run stopped and the last checkpoint was left intact (lower optim.lr?)")
+
     def run(self) -> RunResult:
-        t = self.recipe.train
         result = RunResult(self.out, self.step)
         log = MetricsLog(self.out / "metrics.jsonl", resume_step=self.step) \
             if self.dist.is_main else None
@@ -214,49 +233,12 @@ class Trainer:
         display = ProgressDisplay(self.total_steps, self.step, enabled=not self.quiet)
         if self.resumed_from is not None:
             display.message(f"resumed from {self.resumed_from} at step {self.step}")
+            for change in self.resume_changes:
+                display.message(f"[bold yellow]changed since the checkpoint:[/] {change}")
         wall = time.perf_counter()
         try:
-            while self.step < self.total_steps:
-                if self.step_in_epoch >= self.ipe:
-                    self.epoch, self.step_in_epoch = self.epoch + 1, 0
-                if self.epoch >= t.epochs:
-                    break  # skipped bad steps can leave the data short of total_steps
-                set_epoch(self.loader, self.epoch, start_batch=self.step_in_epoch)
-                tic = time.perf_counter()
-                for batch in self.loader:
-                    data_wait = time.perf_counter() - tic
-                    self.skipped_images += batch.skipped
-                    applied = self._train_step(batch)
-                    self.step_in_epoch += 1
-                    if applied:
-                        self.step += 1
-                        # Only the batches just before a log step feed the RankMe queue.
-                        if self.monitor is not None and \
-                                (-self.step) % t.log_every < self.monitor.queue.maxlen:
-                            self._observe(self._last[0])
-                        logging_now = self.step % t.log_every == 0 or self.step == self.total_steps
-                        saving_now = self.dist.is_main and (
-                            self.step % t.checkpoint_every == 0 or self.step == self.total_steps)
-                        if logging_now or saving_now:
-                            self._raise_if_nonfinite()
-                        if logging_now:
-                            row = self._metrics_row(batch, data_wait, time.perf_counter() - tic)
-                            result.losses.append(row["loss"])
-                            if log is not None:
-                                log.write(row)
-                            display.update(row)
-                            for message in row.get("collapse_warnings", []):
-                                if self.quiet:
-                                    warnings.warn(message, CollapseWarning, stacklevel=2)
-                                else:
-                                    display.message(f"[bold yellow]warning:[/] {message}")
-                        if saving_now:
-                            result.checkpoint = self._checkpoint()
-                    if self.step_in_epoch == self.ipe:
-                        self._maybe_evaluate(log, display)
-                    if self.step >= self.total_steps:
-                        break
-                    tic = time.perf_counter()
+            with StopSignals() as stop:
+                self._loop(result, log, display, stop)
         finally:
             display.close()
             if log is not None:
@@ -272,6 +254,59 @@ class Trainer:
                         f"run in {self.out}")
         D.barrier(self.dist)
         return result
+
+    def _loop(self, result: RunResult, log: MetricsLog | None, display: ProgressDisplay,
+              stop: StopSignals) -> None:
+        t = self.recipe.train
+        while self.step < self.total_steps:
+            if self.step_in_epoch >= self.ipe:
+                self.epoch, self.step_in_epoch = self.epoch + 1, 0
+            if self.epoch >= t.epochs:
+                break  # skipped bad steps can leave the data short of total_steps
+            set_epoch(self.loader, self.epoch, start_batch=self.step_in_epoch)
+            tic = time.perf_counter()
+            for batch in self.loader:
+                data_wait = time.perf_counter() - tic
+                self.skipped_images += batch.skipped
+                applied = self._train_step(batch)
+                self.step_in_epoch += 1
+                if applied:
+                    self.step += 1
+                    # Only the batches just before a log step feed the RankMe queue.
+                    if self.monitor is not None and \
+                            (-self.step) % t.log_every < self.monitor.queue.maxlen:
+                        self._observe(self._last[0])
+                    logging_now = self.step % t.log_every == 0 or self.step == self.total_steps
+                    saving_now = self.dist.is_main and (
+                        self.step % t.checkpoint_every == 0 or self.step == self.total_steps)
+                    if logging_now or saving_now:
+                        self._raise_if_nonfinite()
+                    if logging_now:
+                        row = self._metrics_row(batch, data_wait, time.perf_counter() - tic)
+                        result.losses.append(row["loss"])
+                        if log is not None:
+                            log.write(row)
+                        display.update(row)
+                        for message in row.get("collapse_warnings", []):
+                            if self.quiet:
+                                warnings.warn(message, CollapseWarning, stacklevel=2)
+                            else:
+                                display.message(f"[bold yellow]warning:[/] {message}")
+                    if saving_now:
+                        result.checkpoint = self._checkpoint()
+                    # Every rank asks at the same steps, so the vote never hangs.
+                    if (self.step % 10 == 0 or logging_now or saving_now) and \
+                            (signum := self._stop_vote(stop.signum)):
+                        if self.dist.is_main and not saving_now:
+                            self._raise_if_nonfinite()
+                            result.checkpoint = self._checkpoint()
+                        D.barrier(self.dist)
+                        raise StopRequested(signum, self.step, result.checkpoint)
+                if self.step_in_epoch == self.ipe:
+                    self._maybe_evaluate(log, display)
+                if self.step >= self.total_steps:
+                    break
+                tic = time.perf_counter()
 
     def _train_step(self, batch: Batch) -> bool:
         """One optimizer step; False when a non-finite loss was skipped (``max_bad_steps``)."""
@@ -330,6 +365,20 @@ class Trainer:
                                                 if isinstance(v, float)))
         D.barrier(self.dist)
 
+    def _stop_vote(self, signum: int) -> int:
+        """The signal any rank received (0: none), agreed by every rank."""
+        if not self.dist.enabled:
+            return signum
+        flag = torch.tensor([signum], device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return int(flag.item())
+
+    def close(self) -> None:
+        """Release the run directory (its lock); the run's files stay."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
     def _raise_if_nonfinite(self) -> None:
         if self._check_every_step:
             return
@@ -368,4 +417,5 @@ def train(recipe: RecipeBase, **options: Any) -> RunResult:
     try:
         return trainer.run()
     finally:
+        trainer.close()
         D.shutdown(trainer.dist)
