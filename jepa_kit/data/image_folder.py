@@ -21,6 +21,7 @@ from PIL import Image
 from pydantic import Field
 
 from jepa_kit.data.base import Dataset, DatasetConfig
+from jepa_kit.data.transforms import to_rgb
 from jepa_kit.errors import UserError
 
 DEFAULT_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif")
@@ -31,16 +32,36 @@ _HOLDOUT_SEED = 0x1E9A
 
 Sample = tuple[Path, int]
 
+_PREFIX = "cannot read image "
+_SKIP_HINT = " (set data.skip_corrupt = true to skip unreadable files)"
+
 
 class DataError(UserError):
-    """An image file could not be read; ``path`` names it."""
+    """An image file could not be read; ``path`` names it (None when the message names none).
 
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        self.path = str(path)
-        super().__init__(
-            f"cannot read image {self.path}: {reason} (set data.skip_corrupt = true to skip "
-            "unreadable files)"
-        )
+    ``DataError(path, reason)`` says so and suggests ``data.skip_corrupt``; ``DataError(message)``
+    keeps a whole message (as when a loader worker's error is rebuilt in the main process) and
+    finds the path in it (``reason`` is then None).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str | None = None) -> None:
+        self.reason = reason
+        if reason is None:
+            super().__init__(str(path))
+            self.path = _path_in(str(self))
+        else:
+            self.path = str(path)
+            super().__init__(f"{_PREFIX}{self.path}: {reason}{_SKIP_HINT}")
+
+
+def _path_in(message: str) -> str | None:
+    """The path in a ``"cannot read image PATH: ..."`` message; a path may hold ': '."""
+    if not message.startswith(_PREFIX):
+        return None
+    rest = message[len(_PREFIX) :]
+    cuts = [i for i in range(len(rest)) if rest.startswith(": ", i)]
+    existing = [c for c in cuts if os.path.exists(rest[:c])]
+    return rest[: (existing or cuts or [len(rest)])[0]]
 
 
 class ImageFolderConfig(DatasetConfig):
@@ -110,8 +131,9 @@ def _holdout(n: int, fraction: float, salt: int) -> set[int]:
 class ImageFolder(Dataset):
     """Images from a folder as RGB ``PIL.Image`` with integer labels (-1 for a flat folder).
 
-    ``skipped`` counts unreadable files replaced in this process (with ``skip_corrupt``); the
-    loader adds each sample's increment to its batch so the count survives worker processes.
+    ``skipped`` counts unreadable files replaced in this process (with ``skip_corrupt``) and
+    ``last_skipped`` names those replaced while reading the latest item; the loader copies both
+    into each sample, so they reach the batch from any worker process.
     """
 
     Config = ImageFolderConfig
@@ -120,6 +142,7 @@ class ImageFolder(Dataset):
         self.config = config
         self.train = train
         self.skipped = 0
+        self.last_skipped: tuple[str, ...] = ()
         root = self.check_root(config)
         self.classes = _class_dirs(root)
         if not train and config.val_root is None and config.val_fraction == 0.0:
@@ -133,10 +156,12 @@ class ImageFolder(Dataset):
             self.samples = self._split(self.samples, keep_held_out=True)
         elif train and config.val_root is None and config.val_fraction > 0.0:
             self.samples = self._split(self.samples, keep_held_out=False)
+        #: The recipe key naming the folder the samples come from, and that folder.
+        self.source_key = "root" if source == root else "val_root"
+        self.source = source
         if not self.samples:
-            key = "root" if source == root else "val_root"
             raise UserError(
-                f"data.{key} = {str(source)!r} holds no images ending in "
+                f"data.{self.source_key} = {str(source)!r} holds no images ending in "
                 f"{', '.join(config.extensions)}"
             )
 
@@ -181,23 +206,52 @@ class ImageFolder(Dataset):
         return len(self.samples)
 
     def load(self, index: int) -> tuple[Image.Image, int]:
-        """Read sample ``index`` as RGB; ``DataError`` naming the file if it cannot be read."""
+        """Read sample ``index`` as RGB; ``DataError`` naming the file if it cannot be read.
+
+        Any mode becomes 8-bit RGB by ``transforms.to_rgb``: 16-bit grey scaled by its bit
+        depth, alpha dropped, palette and CMYK converted.
+        """
         path, label = self.samples[index]
         try:
             with Image.open(path) as img:
-                return img.convert("RGB"), label
+                return to_rgb(img), label
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise DataError(path, f"{type(exc).__name__}: {exc}") from exc
 
     def __getitem__(self, index: int) -> tuple[Image.Image, int]:
+        self.last_skipped = ()
         if not self.config.skip_corrupt:
             return self.load(index)
-        for offset in range(MAX_CONSECUTIVE_SKIPS + 1):
+        failed: list[DataError] = []
+        # Each file at most once, however small the folder.
+        for offset in range(min(MAX_CONSECUTIVE_SKIPS + 1, len(self.samples))):
             try:
-                return self.load((index + offset) % len(self.samples))
+                image = self.load((index + offset) % len(self.samples))
             except DataError as exc:
-                last = exc
-                self.skipped += 1
-        raise DataError(
-            last.path, f"it and the {MAX_CONSECUTIVE_SKIPS} files after it are all unreadable"
-        )
+                failed.append(exc)
+                continue
+            self.skipped += len(failed)
+            self.last_skipped = tuple(str(exc.path) for exc in failed)
+            return image
+        raise self._all_failed(failed)
+
+    def _all_failed(self, failed: list[DataError]) -> DataError:
+        # data.skip_corrupt is on: suggesting it would not help, the folder needs a look.
+        first = failed[0]
+        if len(failed) == len(self.samples):
+            names = ", ".join(str(exc.path) for exc in failed[:3])
+            more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+            message = (
+                f"every one of the {len(failed)} image files taken from data.{self.source_key} = "
+                f"{str(self.source)!r} is unreadable ({names}{more}), so data.skip_corrupt has "
+                f"nothing to replace them with; the first: {first.reason}"
+            )
+        else:
+            message = (
+                f"it and the {len(failed) - 1} files after it are all unreadable, more than "
+                f"data.skip_corrupt replaces in a row ({MAX_CONSECUTIVE_SKIPS}); check the "
+                f"folder. The first: {first.reason}"
+            )
+        exc = DataError(f"{_PREFIX}{first.path}: {message}")
+        exc.__cause__ = first.__cause__
+        return exc

@@ -11,8 +11,9 @@ process and only sends indices to the workers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Sampler
@@ -25,8 +26,10 @@ _AUGMENT_TAG = 0xA06
 _MASK_TAG = 0x3A5C
 
 
-#: One loaded sample: its views, label, global step, epoch and skipped-file count.
-Sample = tuple[list[torch.Tensor], int, int, int, int]
+#: One loaded sample: its views, label, global step, epoch, skipped-file count and names.
+Sample = tuple[list[torch.Tensor], int, int, int, int, tuple[str, ...]]
+#: The file in a run folder that lists the unreadable images ``data.skip_corrupt`` replaced.
+SKIPPED_FILES = "skipped_files.txt"
 
 
 def mix_seed(*values: int) -> int:
@@ -52,7 +55,8 @@ class Batch:
     (I-JEPA: one; multi-crop: globals then locals); ``labels`` (B,) int64 (-1 when
     unlabelled); ``masks`` the batch's patch indices when the method samples masks, else None;
     the global batch counter ``step`` and the ``epoch``. ``skipped`` counts unreadable files
-    that were replaced while loading this batch."""
+    that were replaced while loading this batch (``data.skip_corrupt``) and ``skipped_files``
+    names them, in sample order (a file replaced twice is named twice)."""
 
     views: list[torch.Tensor]
     labels: torch.Tensor
@@ -60,6 +64,7 @@ class Batch:
     step: int
     epoch: int
     skipped: int = 0
+    skipped_files: tuple[str, ...] = ()
 
     @property
     def images(self) -> torch.Tensor:
@@ -75,7 +80,7 @@ class Batch:
                 **{k: fn(v) if isinstance(v, torch.Tensor) else v for k, v in parts.items()}
             )
         return Batch([fn(v) for v in self.views], fn(self.labels), masks, self.step, self.epoch,
-                     self.skipped)
+                     self.skipped, self.skipped_files)
 
     def pin_memory(self) -> Batch:
         """Called by the DataLoader's pin-memory thread (``pin_memory=True``)."""
@@ -174,8 +179,9 @@ class AugmentedSamples(torch.utils.data.Dataset):
     """Loads ``dataset[index]`` and makes its views with a generator seeded by
     ``(seed, epoch, index)``; indexed by the sampler's ``(global_step, epoch, index)``.
 
-    Returns ``(views, label, global_step, epoch, skipped)`` where ``skipped`` is how many
-    unreadable files the dataset replaced while loading this sample.
+    Returns ``(views, label, global_step, epoch, skipped, skipped_files)``: how many unreadable
+    files the dataset replaced while loading this sample (its ``skipped`` counter's increase)
+    and their names (its ``last_skipped``, when it keeps one).
     """
 
     def __init__(self, dataset: torch.utils.data.Dataset, transform: Callable, seed: int) -> None:
@@ -191,8 +197,9 @@ class AugmentedSamples(torch.utils.data.Dataset):
         before = getattr(self.dataset, "skipped", 0)
         image, label = self.dataset[index]
         skipped = getattr(self.dataset, "skipped", 0) - before
+        names = tuple(getattr(self.dataset, "last_skipped", ())) if skipped else ()
         views = self.transform(image, _seeded(_AUGMENT_TAG, self.seed, epoch, index))
-        return views, label, step, epoch, skipped
+        return views, label, step, epoch, skipped, names
 
 
 class Collator:
@@ -209,7 +216,7 @@ class Collator:
         self.rank = rank
 
     def __call__(self, samples: Sequence[Sample]) -> Batch:
-        views, labels, steps, epochs, skipped = zip(*samples, strict=True)
+        views, labels, steps, epochs, skipped, names = zip(*samples, strict=True)
         step, epoch = steps[0], epochs[0]
         assert all(s == step for s in steps), "a batch mixes global steps"
         masks = None
@@ -223,7 +230,26 @@ class Collator:
             step=step,
             epoch=epoch,
             skipped=sum(skipped),
+            skipped_files=tuple(name for some in names for name in some),
         )
+
+
+def write_skipped_files(run_dir: Path, names: Iterable[str]) -> Path:
+    """Append ``names`` not listed yet to ``run_dir/skipped_files.txt``, one per line.
+
+    For the unreadable images ``data.skip_corrupt`` replaced (``Batch.skipped_files``): each
+    file is listed once however often it is skipped, across calls and resumed runs. Nothing is
+    written (nor the file made) when every name is listed already. Returns the file's path.
+    """
+    path = Path(run_dir) / SKIPPED_FILES
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    listed = set(text.splitlines())
+    new = [n for n in dict.fromkeys(names) if n not in listed]
+    if new:
+        torn = text and not text.endswith("\n")  # a kill mid-append: finish that line
+        with path.open("a", encoding="utf-8") as f:
+            f.write("\n" * bool(torn) + "".join(f"{n}\n" for n in new))
+    return path
 
 
 def build_loader(

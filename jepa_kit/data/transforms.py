@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as F
@@ -31,13 +32,74 @@ def _coin(p: float, generator: torch.Generator) -> bool:
     return bool(torch.rand(1, generator=generator).item() < p)
 
 
+#: Grey modes of more than 8 bits per pixel; ``to_rgb`` scales them by their bit depth.
+HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+_TIFF_BITS_PER_SAMPLE, _TIFF_SAMPLE_FORMAT, _TIFF_SIGNED = 258, 339, 2
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """``image`` as 8-bit RGB, whatever its mode (Pillow's ``convert("RGB")`` clips 16-bit grey).
+
+    - 8-bit modes go through ``convert("RGB")``: grey (L, 1-bit) is repeated over the three
+      channels, a palette (P) is looked up, CMYK becomes ``(255 - C) * (255 - K) / 255`` per
+      channel (no colour profile), YCbCr, LAB and HSV are converted.
+    - Alpha is dropped, not composited: a transparent pixel keeps the colour it stores (RGBA,
+      LA, PA, a P image with a transparent palette entry), as torchvision's and timm's
+      ``convert("RGB")`` do, so the pixels match those pipelines.
+    - Integer grey of more than 8 bits (I;16, I;16B, I) keeps its top 8 bits,
+      ``v >> (bits - 8)``, as Pillow itself reads 16-bit RGB, RGBA and grey+alpha PNGs: one
+      picture stored as 16-bit grey or 16-bit RGB gives the same pixels. ``bits`` is the
+      file's depth (I;16*: 16; a PNG: 16; a TIFF: its BitsPerSample, less the sign bit when
+      signed), else 16 when the values fit in 16 bits, else 31 (signed 32-bit). Values outside
+      ``[0, 2**bits)`` clip.
+    - Float grey (F) is taken to lie in [0, 1] (torchvision's ``to_pil_image`` convention):
+      ``round(255 * v)``, clipped; NaN becomes 0.
+    """
+    if image.mode in HIGH_BIT_MODES:
+        return Image.fromarray(_grey_to_uint8(image)).convert("RGB")
+    if image.mode in ("PA", "La") or (image.mode == "P" and "transparency" in image.info):
+        # Through RGBA, where Pillow resolves transparency and premultiplied alpha.
+        image = image.convert("RGBA")
+    return image.convert("RGB")
+
+
+def _grey_to_uint8(image: Image.Image) -> np.ndarray:
+    values = np.asarray(image)
+    if image.mode == "F":
+        scaled = np.nan_to_num(np.rint(values.astype(np.float64) * 255), nan=0.0)
+        return scaled.clip(0, 255).astype(np.uint8)
+    bits = _bit_depth(image, values)
+    if bits == 32:  # unsigned 32-bit samples that Pillow stores as int32
+        values = values.view(np.uint32)
+    top = values.astype(np.int64).clip(0, (1 << bits) - 1)
+    return (top >> max(bits - 8, 0)).astype(np.uint8)
+
+
+def _bit_depth(image: Image.Image, values: np.ndarray) -> int:
+    """Value bits of a high-bit integer grey image (see ``to_rgb``)."""
+    if image.mode.startswith("I;16") or image.format == "PNG":  # PNG: at most 16 bits
+        return 16
+    tags = getattr(image, "tag_v2", None)  # a TIFF file's tags
+    if tags is not None and _TIFF_BITS_PER_SAMPLE in tags:
+        bits, fmt = tags[_TIFF_BITS_PER_SAMPLE], tags.get(_TIFF_SAMPLE_FORMAT, 1)
+        bits = bits[0] if isinstance(bits, tuple) else bits
+        fmt = fmt[0] if isinstance(fmt, tuple) else fmt
+        return int(bits) - (fmt == _TIFF_SIGNED)
+    if values.size == 0 or (values.min() >= 0 and values.max() < 1 << 16):
+        return 16
+    return 31
+
+
 def to_uint8_tensor(image: object) -> torch.Tensor:
-    """A dataset item (RGB PIL image or uint8 tensor (3, H, W)) as a uint8 tensor (3, H, W)."""
+    """A dataset item (PIL image of any mode, or uint8 tensor (3, H, W)) as uint8 (3, H, W).
+
+    A PIL image goes through ``to_rgb``, so 16-bit, palette and CMYK images keep their values.
+    """
     if isinstance(image, Image.Image):
-        return F.pil_to_tensor(image.convert("RGB"))
+        return F.pil_to_tensor(to_rgb(image))
     if isinstance(image, torch.Tensor) and image.dtype == torch.uint8 and image.dim() == 3:
         return image
-    raise TypeError(f"expected an RGB PIL image or a uint8 tensor (3, H, W), got {type(image)}")
+    raise TypeError(f"expected a PIL image or a uint8 tensor (3, H, W), got {type(image)}")
 
 
 def crop_box(

@@ -108,3 +108,15 @@ def test_user_errors_name_the_thing(checkpoint: Path, tmp_path: Path,
     shutil.copy(checkpoint, copy)
     code, err = in_process(capsys, "eval", "knn", str(copy), "--which", "both")
     assert code == 2
+
+
+def test_a_broken_image_under_loader_workers_exits_2_naming_it(
+        checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = write_folder(tmp_path / "imgs", per_class=3)
+    bad = folder / "green" / "1.png"
+    bad.write_bytes(bad.read_bytes()[:40])  # truncated
+    code, err = in_process(capsys, "eval", "knn", str(checkpoint), "--data", str(folder),
+                           "--set", "data.num_workers=2", "--batch-size", "2")
+    assert code == 2, err
+    assert f"cannot read image {bad}" in err and "internal error" not in err
+    assert "Traceback" not in err

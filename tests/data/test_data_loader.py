@@ -19,6 +19,7 @@ from jepa_kit.data.loader import (
     build_loader,
     mix_seed,
     set_epoch,
+    write_skipped_files,
 )
 from jepa_kit.data.synthetic import SyntheticShapes
 from jepa_kit.data.transforms import EvalTransform
@@ -159,16 +160,37 @@ def test_masks_depend_on_rank() -> None:
     assert a.step == b.step and not torch.equal(a.masks.context, b.masks.context)
 
 
-def test_skipped_files_reach_the_batch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [0, 2])
+def test_skipped_files_reach_the_batch_by_name(tmp_path: Path, workers: int) -> None:
     for i in range(8):
         Image.new("RGB", (8, 8), (i, 0, 0)).save(tmp_path / f"{i}.png")
     (tmp_path / "3.png").write_bytes(b"")
+    (tmp_path / "4.png").write_bytes(b"\x89PNG truncated")
     ds = ImageFolder(ImageFolder.Config(root=str(tmp_path), img_size=8, skip_corrupt=True))
     masker = RandomMasker(RandomMasker.Config(), grid=(4, 4))
     batches = list(
-        build_loader(ds, views(ds), Collator(masker, 0), batch_size=4, seed=0, num_workers=0)
+        build_loader(ds, views(ds), Collator(masker, 0), batch_size=4, seed=0,
+                     num_workers=workers)
     )
-    assert sum(b.skipped for b in batches) == 1
+    # Index 3 skips 3.png and 4.png, index 4 skips 4.png: three replacements, two files.
+    assert sum(b.skipped for b in batches) == 3
+    names = [name for b in batches for name in b.skipped_files]
+    assert sorted(names) == sorted([str(tmp_path / "3.png")] + [str(tmp_path / "4.png")] * 2)
+    assert all(len(b.skipped_files) == b.skipped for b in batches)
+    moved = next(b for b in batches if b.skipped).to("cpu")
+    assert moved.skipped_files and moved.skipped == len(moved.skipped_files)
+
+
+def test_write_skipped_files_appends_each_name_once(tmp_path: Path) -> None:
+    path = write_skipped_files(tmp_path, [])
+    assert path == tmp_path / "skipped_files.txt" and not path.exists()
+    write_skipped_files(tmp_path, ["a/1.png", "b/2.png", "a/1.png"])
+    assert write_skipped_files(tmp_path, ("b/2.png", "c/3.png")) == path
+    assert path.read_text() == "a/1.png\nb/2.png\nc/3.png\n"
+    with path.open("a") as f:
+        f.write("d/4.p")  # a kill mid-append leaves a torn line
+    write_skipped_files(tmp_path, iter(["e/5.png", "c/3.png"]))
+    assert path.read_text().splitlines() == ["a/1.png", "b/2.png", "c/3.png", "d/4.p", "e/5.png"]
 
 
 def test_eval_loader_is_sequential_and_sharded() -> None:

@@ -135,3 +135,38 @@ def test_skip_corrupt_replaces_and_counts(classes: Path) -> None:
     assert ds.skipped == 2 and label == 0 and image.getpixel((0, 0)) == (30, 0, 0)
     ds[0]
     assert ds.skipped == 2
+
+
+def test_skip_corrupt_names_the_replaced_files(classes: Path) -> None:
+    (classes / "cat" / "01.png").write_bytes(b"")
+    ds = ImageFolder(config(classes, skip_corrupt=True))
+    ds[1]
+    assert ds.last_skipped == (str(classes / "cat" / "01.png"),)
+    ds[0]
+    assert ds.last_skipped == () and ds.skipped == 1
+
+
+def test_every_file_bad_says_so_and_counts_right(tmp_path: Path) -> None:
+    for i in range(4):
+        (tmp_path / f"{i}.png").write_bytes(b"not a png")
+    ds = ImageFolder(config(tmp_path, skip_corrupt=True))
+    with pytest.raises(DataError) as info:
+        ds[2]
+    message = str(info.value)
+    assert "every one of the 4 image files" in message and repr(str(tmp_path)) in message
+    assert f"{tmp_path / '2.png'}, {tmp_path / '3.png'}, {tmp_path / '0.png'} and 1 more" \
+        in message
+    assert "set data.skip_corrupt" not in message and "files after it" not in message
+    assert info.value.path == str(tmp_path / "2.png") and ds.skipped == 0
+
+
+def test_a_long_bad_run_counts_the_files_it_tried(tmp_path: Path) -> None:
+    for i in range(30):
+        png(tmp_path / f"{i:02d}.png", value=i)
+    for i in range(3, 3 + 17):
+        (tmp_path / f"{i:02d}.png").write_bytes(b"")
+    ds = ImageFolder(config(tmp_path, skip_corrupt=True))
+    assert ds[4][0].getpixel((0, 0)) == (20, 0, 0) and len(ds.last_skipped) == 16
+    with pytest.raises(DataError, match=r"03\.png: it and the 16 files after it") as info:
+        ds[3]
+    assert "set data.skip_corrupt" not in str(info.value)
