@@ -25,7 +25,14 @@ from torch.nn.parallel import DistributedDataParallel
 from jepa_kit import __version__
 from jepa_kit.atomic import remove_stale_temp_files
 from jepa_kit.build import build_dataset, build_method
-from jepa_kit.data.loader import Batch, batches_per_epoch, build_loader, set_epoch
+from jepa_kit.data.loader import (
+    SKIPPED_FILES,
+    Batch,
+    batches_per_epoch,
+    build_loader,
+    set_epoch,
+    write_skipped_files,
+)
 from jepa_kit.errors import UserError
 from jepa_kit.eval.monitors import CollapseMonitor
 from jepa_kit.methods.base import StepOutput
@@ -252,6 +259,10 @@ class Trainer:
         last = result.losses[-1] if result.losses else math.nan
         display.message(f"finished at step {self.step}: loss {last:.4f}, {elapsed:.1f} s, "
                         f"run in {self.out}")
+        if self.skipped_images:
+            display.message(f"[bold yellow]{self.skipped_images} unreadable image(s) were "
+                            f"replaced (data.skip_corrupt); rank 0's are listed in "
+                            f"{self.out / SKIPPED_FILES}")
         D.barrier(self.dist)
         return result
 
@@ -268,6 +279,8 @@ class Trainer:
             for batch in self.loader:
                 data_wait = time.perf_counter() - tic
                 self.skipped_images += batch.skipped
+                if batch.skipped_files and self.dist.is_main:
+                    write_skipped_files(self.out, batch.skipped_files)
                 applied = self._train_step(batch)
                 self.step_in_epoch += 1
                 if applied:

@@ -49,3 +49,15 @@ def test_every_image_bad_under_skip_corrupt_says_so(
     code, err = run(capsys, root, tmp_path / "run", "data.skip_corrupt=true")
     assert code == 2, err
     assert "every one of the 4 image files" in err and "set data.skip_corrupt" not in err
+
+
+def test_skipped_files_are_named_in_the_run_directory(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = images(tmp_path / "imgs", n=8)
+    bad = root / "5.png"
+    bad.write_bytes(b"\x89PNG")
+    # Two epochs of four batches: the broken file is met (and replaced) once per epoch.
+    code, err = run(capsys, root, tmp_path / "run", "data.skip_corrupt=true",
+                    "train.max_steps=8", "train.epochs=2")
+    assert code == 0, err
+    assert (tmp_path / "run" / "skipped_files.txt").read_text() == f"{bad}\n"
