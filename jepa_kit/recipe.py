@@ -20,6 +20,7 @@ Recipes written before views were a component kept the augmentation settings in 
 
 from __future__ import annotations
 
+import codecs
 import copy
 import difflib
 import functools
@@ -60,7 +61,8 @@ class RecipeError(UserError):
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf and nan are refused in every float field: an lr of inf validates but trains NaN.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class RunSection(Section):
@@ -238,15 +240,33 @@ def recipe_schema(method: str = ENGINE_DEFAULTS["method"]) -> dict[str, Any]:
 
 # -- reading and composing ---------------------------------------------------------------------
 def read_toml(path: Path) -> dict[str, Any]:
+    """A recipe file as a dict: UTF-8 TOML, a leading byte-order mark allowed (Windows editors
+    write one; TOML itself does not)."""
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise RecipeError(str(path), [("", "no such recipe file")]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RecipeError(str(path), [("", f"not valid TOML: {exc}")]) from None
     except OSError as exc:
         raise RecipeError(str(path), [("", f"cannot read: {exc}")]) from None
+    try:
+        return tomllib.loads(_decode(raw))
+    except UnicodeDecodeError as exc:
+        raise RecipeError(str(path), [("", _not_utf8(raw, exc))]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(str(path), [("", f"not valid TOML: {exc}")]) from None
+
+
+def _decode(raw: bytes) -> str:
+    return raw.removeprefix(codecs.BOM_UTF8).decode("utf-8")
+
+
+def _not_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "not UTF-8 text: the file is UTF-16 (its byte-order mark); save it as UTF-8"
+    offset = exc.start + (len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0)
+    line = raw[:offset].count(b"\n") + 1
+    return (f"not UTF-8 text: byte 0x{raw[offset]:02x} at offset {offset} (line {line}); "
+            f"save the file as UTF-8")
 
 
 def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
