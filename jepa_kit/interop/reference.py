@@ -356,13 +356,9 @@ def _load(path: Path) -> Any:
 
 def _refused(exc: Exception) -> str:
     """Why a weights-only load refused the file, without torch's advice to turn it off."""
-    text = str(exc)
-    wanted = re.search(r"GLOBAL (\S+)", text)
-    if wanted:
-        what = f"asks to unpickle Python objects ({wanted.group(1)})"
-    else:
-        found = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
-        what = f"is a pickle of more than tensors ({found.group(1) if found else 'unreadable'})"
+    from jepa_kit.rundir.checkpoint import refused_pickle
+
+    what = refused_pickle(exc) or "is a pickle of more than tensors"
     return (f"refused: the file {what}, and jepa-kit never unpickles code; it is not an "
             f"official I-JEPA checkpoint of plain tensors (those load with weights_only=True)")
 

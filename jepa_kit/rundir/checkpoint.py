@@ -129,18 +129,27 @@ def _verify_digest(path: Path) -> None:
             f"the file has {found[:16]}...)")
 
 
-def _load_problem(exc: Exception) -> str:
-    """Why ``torch.load(weights_only=True)`` failed, without torch's advice to turn it off."""
+def refused_pickle(exc: Exception) -> str | None:
+    """What a weights-only ``torch.load`` refused in the file ("asks for Python code or objects
+    (argparse.Namespace)"), or None when ``exc`` is not such a refusal. Never torch's advice to
+    turn the check off: jepa-kit does not unpickle code."""
     text = str(exc)
-    if isinstance(exc, pickle.UnpicklingError) and "weights_only" in text:
-        wanted = re.search(r"GLOBAL (\S+)", text)
-        if wanted:
-            what = f"asks for Python code or objects ({wanted.group(1)})"
-        else:
-            found = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
-            what = f"is not plain tensor data ({found.group(1) if found else 'bad pickle'})"
+    if not (isinstance(exc, pickle.UnpicklingError) and "weights_only" in text):
+        return None
+    wanted = re.search(r"GLOBAL (\S+)", text)
+    if wanted:
+        return f"asks for Python code or objects ({wanted.group(1)})"
+    found = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+    return f"is not plain tensor data ({found.group(1) if found else 'bad pickle'})"
+
+
+def _load_problem(exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, for a checkpoint's error message."""
+    what = refused_pickle(exc)
+    if what is not None:
         return (f"refused: the file {what}; jepa-kit never unpickles code, and this is not a "
                 f"plain jepa-kit checkpoint")
+    text = str(exc)
     first = text.strip().splitlines()[0] if text.strip() else ""
     return f"unreadable checkpoint ({type(exc).__name__}: {first})"
 
