@@ -120,6 +120,23 @@ class TrainSection(Section):
     init_from: str | None = Field(
         None, description="jepa-kit checkpoint whose weights start the run (e.g. an import)."
     )
+    accumulate_steps: int = Field(
+        1, ge=1, le=1024, description="Micro-batches of train.batch_size per optimizer step: "
+        "the global batch is batch_size x accumulate_steps x processes; schedules count "
+        "optimizer steps."
+    )
+    grad_clip: float | None = Field(
+        None, gt=0, description="Clip the global gradient norm of the trainable networks to "
+        "this value before each optimizer step (logged as grad_norm); None: no clipping."
+    )
+    activation_checkpointing: bool = Field(
+        False, description="Recompute each transformer block's activations in the backward "
+        "pass instead of storing them: less memory, about a third more compute."
+    )
+    tf32: bool = Field(
+        True, description="On CUDA, let fp32 matmuls and convolutions use TF32 tensor cores "
+        "(about 10 bits of mantissa in the products; bf16 autocast is unaffected)."
+    )
 
 
 class EvalSection(Section):

@@ -26,6 +26,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from jepa_kit.encoders.base import Encoder, EncoderConfig
+from jepa_kit.layers import run_blocks
 from jepa_kit.ops.masks import gather_tokens
 
 _PATCH = re.compile(r"patch(\d+)")
@@ -119,6 +120,11 @@ class TimmEncoder(Encoder):
         # Models pooled by average (`*_gap_*` with fc_norm) end their token stream without a norm
         # and normalise after pooling; JEPA consumes tokens, so that norm is applied per token.
         self.norm = model.fc_norm if isinstance(model.norm, nn.Identity) else model.norm
+        self.grad_checkpointing = False
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute block activations in the backward pass (``train.activation_checkpointing``)."""
+        self.grad_checkpointing = enable
 
     def forward(self, images: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         m = self.model
@@ -129,8 +135,7 @@ class TimmEncoder(Encoder):
         if keep is not None:
             x = torch.cat([x[:, :p], gather_tokens(x[:, p:], keep)], dim=1)  # (B, P + K, D)
         x = m.norm_pre(x)
-        for block in m.blocks:
-            x = block(x)
+        x = run_blocks(m.blocks, x, checkpointed=self.grad_checkpointing)
         return self.norm(x)[:, p:]  # (B, K or N, D)
 
 

@@ -21,7 +21,14 @@ from timm.layers import resample_abs_pos_embed
 from torch import nn
 
 from jepa_kit.encoders.base import Encoder, EncoderConfig
-from jepa_kit.layers import make_blocks, make_patch_embed, norm_layer, reference_init_, sincos_2d
+from jepa_kit.layers import (
+    make_blocks,
+    make_patch_embed,
+    norm_layer,
+    reference_init_,
+    run_blocks,
+    sincos_2d,
+)
 from jepa_kit.ops.masks import gather_tokens
 
 ViTSize = Literal["tiny", "small", "base", "large", "huge", "giant"]
@@ -136,6 +143,7 @@ class ViTEncoder(Encoder):
             qkv_bias=config.qkv_bias, drop_path_rate=config.drop_path_rate,
         )
         self.norm = norm_layer(dims.embed_dim)
+        self.grad_checkpointing = False
         reference_init_(self)
 
     @torch.no_grad()
@@ -160,12 +168,15 @@ class ViTEncoder(Encoder):
         return resample_abs_pos_embed(self.pos_embed, new_size=grid, old_size=list(self.grid),
                                       num_prefix_tokens=0)
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute block activations in the backward pass (``train.activation_checkpointing``)."""
+        self.grad_checkpointing = enable
+
     def forward(self, images: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         x = self.patch_embed(images)  # (B, N, D)
         x = x + self.positions(x.shape[1], images)
         if keep is not None:
             # Positions are added before dropping tokens, so kept tokens know where they are.
             x = gather_tokens(x, keep)  # (B, K, D)
-        for block in self.blocks:
-            x = block(x)
+        x = run_blocks(self.blocks, x, checkpointed=self.grad_checkpointing)
         return self.norm(x)

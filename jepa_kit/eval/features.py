@@ -76,14 +76,16 @@ class EvalSplits:
     val: Dataset
 
     def loaders(self, *, batch_size: int, num_workers: int | None = None,
-                pin_memory: bool = False) -> tuple[DataLoader, DataLoader]:
-        """Eval-transformed, unshuffled ``(train, val)`` loaders."""
+                pin_memory: bool = False, rank: int = 0, world_size: int = 1
+                ) -> tuple[DataLoader, DataLoader]:
+        """Eval-transformed, unshuffled ``(train, val)`` loaders; with ``world_size > 1`` rank
+        ``r`` reads every ``world_size``-th image from ``r`` (a share, no padding)."""
         transform = EvalTransform(self.config)  # type: ignore[arg-type]
         workers = num_workers if num_workers is not None else \
             getattr(self.config, "num_workers", 0)
         return tuple(  # type: ignore[return-value]
             build_eval_loader(split, transform, batch_size=batch_size, num_workers=workers,
-                              pin_memory=pin_memory)
+                              pin_memory=pin_memory, rank=rank, world_size=world_size)
             for split in (self.train, self.val)
         )
 

@@ -98,13 +98,14 @@ class PeriodicKNN:
     Builds the train and val splits of the ``data`` config once (eval transform, no
     augmentation) and keeps the loaders; each call extracts features of both splits with
     ``encoder`` and returns ``{"knn_top1": ...}`` (plus ``knn_top5`` with more than 5
-    classes). The forward passes run under ``precision``. One process: in a DDP job call it
-    on the main rank only.
+    classes). The forward passes run under ``precision``. In a job of ``world_size`` processes
+    every rank calls it: each extracts the features of its share of the images, the shares are
+    gathered, and each rank scores the same kNN, so no rank waits on another's extraction.
     """
 
     def __init__(self, data: ComponentConfig, device: torch.device | str, *, seed: int,
                  k: int = 20, temperature: float = 0.07, precision: str = "fp32",
-                 batch_size: int = 256) -> None:
+                 batch_size: int = 256, rank: int = 0, world_size: int = 1) -> None:
         self.device = torch.device(device)
         self.k = k
         self.temperature = temperature
@@ -112,14 +113,28 @@ class PeriodicKNN:
         self.splits = build_eval_splits(data, seed=seed)
         self.num_classes = len(self.splits.train.classes)
         self.batch_size = batch_size
+        self.world_size = world_size
         self._loaders = self.splits.loaders(batch_size=self.batch_size,
-                                            pin_memory=self.device.type == "cuda")
+                                            pin_memory=self.device.type == "cuda",
+                                            rank=rank, world_size=world_size)
 
     def __call__(self, encoder: nn.Module) -> dict[str, float]:
         (train_x, train_y), (val_x, val_y) = (
-            extract_features(encoder, loader, self.device, precision=self.precision)
+            self._gather(*extract_features(encoder, loader, self.device,
+                                           precision=self.precision))
             for loader in self._loaders
         )
         result = knn_eval(train_x, train_y, val_x, val_y, k=self.k,
                           temperature=self.temperature, num_classes=self.num_classes)
         return {f"knn_{key}": result[key] for key in ("top1", "top5") if key in result}
+
+    def _gather(self, feats: torch.Tensor, labels: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every rank's share of a split, on every rank (kNN then runs everywhere alike)."""
+        if self.world_size == 1:
+            return feats, labels
+        import torch.distributed as dist
+
+        shares: list[Any] = [None] * self.world_size
+        dist.all_gather_object(shares, (feats, labels))
+        return torch.cat([f for f, _ in shares]), torch.cat([y for _, y in shares])

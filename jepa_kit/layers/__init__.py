@@ -7,6 +7,7 @@ from jepa_kit.layers.transformer import (
     make_patch_embed,
     norm_layer,
     reference_init_,
+    run_blocks,
     use_fused_attention,
 )
 
@@ -16,6 +17,7 @@ __all__ = [
     "make_patch_embed",
     "norm_layer",
     "reference_init_",
+    "run_blocks",
     "sincos_1d",
     "sincos_2d",
     "use_fused_attention",

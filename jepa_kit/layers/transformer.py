@@ -11,6 +11,7 @@ initialisation the reference effectively trains from, and attention forced throu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
 
 import torch
@@ -19,6 +20,7 @@ from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Attention as TimmAttention
 from timm.models.vision_transformer import Block
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 #: The reference's norm layer: torch LayerNorm with eps 1e-6 (not the 1e-5 default).
 norm_layer = partial(nn.LayerNorm, eps=1e-6)
@@ -135,3 +137,14 @@ def reference_init_(module: nn.Module) -> None:
                 nn.init.ones_(sub.weight)
             if sub.bias is not None:
                 nn.init.zeros_(sub.bias)
+
+
+def run_blocks(blocks: Iterable[nn.Module], x: torch.Tensor, *, checkpointed: bool = False
+               ) -> torch.Tensor:
+    """``x`` through each block in turn; with ``checkpointed`` (and gradients on) every block's
+    activations are recomputed in the backward pass instead of stored (activation
+    checkpointing: memory for compute)."""
+    recompute = checkpointed and torch.is_grad_enabled()
+    for block in blocks:
+        x = checkpoint(block, x, use_reentrant=False) if recompute else block(x)
+    return x

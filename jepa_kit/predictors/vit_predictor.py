@@ -20,7 +20,14 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from jepa_kit.layers import INIT_STD, make_blocks, norm_layer, reference_init_, sincos_2d
+from jepa_kit.layers import (
+    INIT_STD,
+    make_blocks,
+    norm_layer,
+    reference_init_,
+    run_blocks,
+    sincos_2d,
+)
 from jepa_kit.ops.masks import apply_masks, gather_tokens, repeat_batch
 from jepa_kit.predictors.base import Predictor, PredictorConfig
 
@@ -76,6 +83,7 @@ class ViTPredictor(Predictor):
         )
         self.predictor_norm = norm_layer(d)
         self.predictor_proj = nn.Linear(d, embed_dim)
+        self.grad_checkpointing = False
         self.reset_parameters()
 
     @torch.no_grad()
@@ -86,6 +94,10 @@ class ViTPredictor(Predictor):
         table = self._pos_table(self.config.embed_dim, self.grid,
                                 device=self.predictor_pos_embed.device)
         self.predictor_pos_embed.copy_(table.unsqueeze(0))
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute block activations in the backward pass (``train.activation_checkpointing``)."""
+        self.grad_checkpointing = enable
 
     def forward(
         self, context: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor
@@ -100,8 +112,7 @@ class ViTPredictor(Predictor):
         queries = self.mask_token + apply_masks(table, target_idx)  # (M*B, Kt, d), row j*B+b
         x = torch.cat([repeat_batch(x, m), queries], dim=1)  # (M*B, Kc+Kt, d)
 
-        for block in self.predictor_blocks:
-            x = block(x)
+        x = run_blocks(self.predictor_blocks, x, checkpointed=self.grad_checkpointing)
         # LayerNorm is per token, so norming only the query outputs is exact and skips the
         # context tokens the reference norms and then throws away.
         return self.predictor_proj(self.predictor_norm(x[:, n_context:]))  # (M*B, Kt, D)

@@ -33,3 +33,15 @@ def restore_rng(state: dict[str, Any] | None) -> None:
     random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_process_rng(seed: int, rank: int, step: int) -> None:
+    """Seed this process's global torch (CPU and CUDA), NumPy and Python streams from
+    ``(seed, rank, step)``: what a resume uses when the checkpoint's streams, captured by rank 0
+    of another number of processes, cannot be this rank's."""
+    from jepa_kit.data.loader import mix_seed
+
+    value = mix_seed(0x52A6, seed, rank, step)
+    torch.manual_seed(value)  # seeds every CUDA device too
+    np.random.seed(value % 2**32)
+    random.seed(value)

@@ -10,6 +10,7 @@ uninterrupted one bit for bit (on CPU in one process).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -53,7 +54,7 @@ from jepa_kit.rundir.metrics import MetricsLog
 from jepa_kit.train import distributed as D
 from jepa_kit.train.progress import ProgressDisplay
 from jepa_kit.train.resume import check_resume
-from jepa_kit.train.rng import capture_rng, restore_rng
+from jepa_kit.train.rng import capture_rng, restore_rng, seed_process_rng
 from jepa_kit.train.signals import StopRequested, StopSignals
 
 
@@ -117,12 +118,21 @@ class Trainer:
                 remove_stale_temp_files(folder)
         D.barrier(self.dist)
 
-        self.ipe = batches_per_epoch(len(self.dataset), t.batch_size, self.dist.world_size)
+        # The loader yields micro-batches; an optimizer step takes ``accumulate_steps`` of them.
+        self.accumulate = t.accumulate_steps
+        micro = batches_per_epoch(len(self.dataset), t.batch_size, self.dist.world_size)
+        self.ipe = micro // self.accumulate  # optimizer steps per epoch
+        self.batches_per_epoch = self.ipe * self.accumulate  # micro-batches an epoch uses
         if self.ipe == 0:
             raise UserError(
-                f"data: {len(self.dataset)} images give no full batch of train.batch_size="
-                f"{t.batch_size} per process; lower train.batch_size"
+                f"data: {len(self.dataset)} images give no full optimizer step of "
+                f"train.batch_size={t.batch_size} x train.accumulate_steps={self.accumulate} "
+                f"per process; lower train.batch_size or train.accumulate_steps"
             )
+        if self.device.type == "cuda":
+            # TF32 tensor cores for fp32 matmuls; an fp32 run otherwise leaves most idle.
+            torch.backends.cuda.matmul.allow_tf32 = t.tf32
+            torch.backends.cudnn.allow_tf32 = t.tf32
         o = r.optim
         self.lengths = ScheduleLengths(self.ipe, t.epochs, o.warmup_epochs, o.ipe_scale)
         self.total_steps = t.epochs * self.ipe
@@ -138,6 +148,17 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
         )
         trainable = [self.method.networks[name] for name in self.method.trainable]
+        if t.activation_checkpointing:
+            for name in self.method.trainable:
+                network = self.method.networks[name]
+                if not hasattr(network, "set_grad_checkpointing"):
+                    raise UserError(
+                        f"train.activation_checkpointing: the {name} network "
+                        f"({type(network).__name__}) has no set_grad_checkpointing(); turn "
+                        f"the option off or use a component that supports it")
+                network.set_grad_checkpointing(True)
+        self._params = [p for network in trainable for p in network.parameters()
+                        if p.requires_grad]
         # The fused kernel is a single pass over every parameter; on CPU it measured ~3x faster
         # than foreach for ViT-S (benchmarks/bench_levers.py).
         self.optimizer = build_adamw(trainable, betas=o.betas, eps=o.eps,
@@ -159,12 +180,14 @@ class Trainer:
 
         # What the step calls: trainable networks through DDP and compile, the rest as built.
         self.nets: dict[str, nn.Module] = dict(self.method.networks)
+        self._ddp: list[DistributedDataParallel] = []
         for name in self.method.trainable:
             net = self.nets[name]
             if self.dist.enabled:
                 ids = [self.device.index] if self.device.type == "cuda" else None
                 # Positional tables are fixed buffers: nothing to broadcast each step.
                 net = DistributedDataParallel(net, device_ids=ids, broadcast_buffers=False)
+                self._ddp.append(net)
             if t.compile:
                 net = torch.compile(net)
             self.nets[name] = net
@@ -182,7 +205,15 @@ class Trainer:
                 self.optimizer.load_state_dict(state["optimizer"])
             self.step, self.epoch = state["step"], state["epoch"]
             self.step_in_epoch = state["step_in_epoch"]
-            restore_rng(state.get("rng"))
+            saved_world = int(state.get("world_size", self.dist.world_size))
+            if saved_world == self.dist.world_size == 1:
+                restore_rng(state.get("rng"))  # one process: the exact streams
+            else:
+                # Each rank's own streams, from the seed, the rank and the step: valid for any
+                # number of processes (the masks and augmentations never use them).
+                seed_process_rng(self.recipe.run.seed, self.dist.rank, self.step)
+            if saved_world != self.dist.world_size:
+                self._rescale_position(saved_world, path)
             self.resumed_from: Path | None = path
             return
         self.resumed_from = None
@@ -193,6 +224,20 @@ class Trainer:
         if t.init_from:
             self.method.load_state_dict(load_checkpoint(t.init_from), t.init_from)
 
+    def _rescale_position(self, saved_world: int, path: Path) -> None:
+        """Continue a checkpoint of ``saved_world`` processes on this many: the same optimizer
+        step and epoch, and the epoch's data from the batch that follows about as many images
+        as were seen (each rank's share of the shuffled order differs, so a few images of the
+        epoch are seen twice or not at all)."""
+        per_step = self.recipe.train.batch_size * self.accumulate
+        seen = self.step_in_epoch * self.recipe.train.batch_size * saved_world
+        steps = min(seen // (per_step * self.dist.world_size), self.ipe)
+        self.step_in_epoch = steps * self.accumulate
+        self.resume_changes.append(
+            f"processes: {saved_world} -> {self.dist.world_size} ({path.name}); the global "
+            f"batch, the data order and the schedules' steps per epoch follow the new number, "
+            f"so the run is no longer an exact continuation")
+
     # -- the loop --------------------------------------------------------------------------
     def _write_run_files(self) -> None:
         (self.out / "recipe.toml").write_text(recipe_to_toml(self.recipe))
@@ -202,7 +247,6 @@ class Trainer:
         (self.out / "run.json").write_text(json.dumps(info, indent=2))
 
     def _checkpoint(self) -> Path:
-        self._raise_if_weights_nonfinite()
         last_loss = float(self._last[1])
         payload = {
             "step": self.step, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
@@ -211,6 +255,7 @@ class Trainer:
             "rng": capture_rng(), "recipe": recipe_to_dict(self.recipe),
             "versions": {"jepa-kit": __version__, **component_versions()},
             "metrics": {"loss": last_loss}, "iterations_per_epoch": self.ipe,
+            "world_size": self.dist.world_size,
         }
         path = save_checkpoint(self.out / "checkpoints" / checkpoint_name(self.step), payload)
         prune_checkpoints(self.out / "checkpoints", self.recipe.train.keep_last,
@@ -270,19 +315,26 @@ class Trainer:
               stop: StopSignals) -> None:
         t = self.recipe.train
         while self.step < self.total_steps:
-            if self.step_in_epoch >= self.ipe:
+            if self.step_in_epoch >= self.batches_per_epoch:
                 self.epoch, self.step_in_epoch = self.epoch + 1, 0
             if self.epoch >= t.epochs:
                 break  # skipped bad steps can leave the data short of total_steps
             set_epoch(self.loader, self.epoch, start_batch=self.step_in_epoch)
             tic = time.perf_counter()
+            micro: list[Batch] = []
             for batch in self.loader:
-                data_wait = time.perf_counter() - tic
+                if self.step_in_epoch >= self.batches_per_epoch:
+                    break  # the micro-batches left over by accumulation
                 self.skipped_images += batch.skipped
                 if batch.skipped_files and self.dist.is_main:
                     write_skipped_files(self.out, batch.skipped_files)
-                applied = self._train_step(batch)
+                micro.append(batch)
                 self.step_in_epoch += 1
+                if len(micro) < self.accumulate:
+                    continue
+                data_wait = time.perf_counter() - tic
+                applied = self._train_step(micro)
+                micro = []
                 if applied:
                     self.step += 1
                     # Only the batches just before a log step feed the RankMe queue.
@@ -290,10 +342,13 @@ class Trainer:
                             (-self.step) % t.log_every < self.monitor.queue.maxlen:
                         self._observe(self._last[0])
                     logging_now = self.step % t.log_every == 0 or self.step == self.total_steps
-                    saving_now = self.dist.is_main and (
-                        self.step % t.checkpoint_every == 0 or self.step == self.total_steps)
+                    saving_now = self.step % t.checkpoint_every == 0 or \
+                        self.step == self.total_steps
+                    # Every rank checks at the same steps, so a bad step stops them all.
                     if logging_now or saving_now:
                         self._raise_if_nonfinite()
+                    if saving_now:
+                        self._raise_if_weights_nonfinite()
                     if logging_now:
                         row = self._metrics_row(batch, data_wait, time.perf_counter() - tic)
                         result.losses.append(row["loss"])
@@ -305,29 +360,44 @@ class Trainer:
                                 warnings.warn(message, CollapseWarning, stacklevel=2)
                             else:
                                 display.message(f"[bold yellow]warning:[/] {message}")
-                    if saving_now:
+                    if saving_now and self.dist.is_main:
                         result.checkpoint = self._checkpoint()
                     # Every rank asks at the same steps, so the vote never hangs.
                     if (self.step % 10 == 0 or logging_now or saving_now) and \
                             (signum := self._stop_vote(stop.signum)):
-                        if self.dist.is_main and not saving_now:
+                        if not saving_now:
                             self._raise_if_nonfinite()
-                            result.checkpoint = self._checkpoint()
+                            self._raise_if_weights_nonfinite()
+                            if self.dist.is_main:
+                                result.checkpoint = self._checkpoint()
                         D.barrier(self.dist)
                         raise StopRequested(signum, self.step, result.checkpoint)
-                if self.step_in_epoch == self.ipe:
+                if self.step_in_epoch == self.batches_per_epoch:
                     self._maybe_evaluate(log, display)
                 if self.step >= self.total_steps:
                     break
                 tic = time.perf_counter()
 
-    def _train_step(self, batch: Batch) -> bool:
-        """One optimizer step; False when a non-finite loss was skipped (``max_bad_steps``)."""
+    def _train_step(self, micro: list[Batch]) -> bool:
+        """One optimizer step over ``accumulate_steps`` micro-batches; False when a non-finite
+        loss was skipped (``max_bad_steps``)."""
         step = self.step + 1
-        batch = batch.to(self.device, non_blocking=True)
         lr, wd = self.schedule.apply(step)
-        out = self.method.forward(batch, self.nets)
-        loss = D.all_reduce_mean(out.loss.detach(), self.dist)
+        self.optimizer.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=self.device)
+        for i, batch in enumerate(micro):
+            batch = batch.to(self.device, non_blocking=True)
+            last = i == len(micro) - 1
+            # Gradients are averaged over ranks once, on the last micro-batch.
+            with contextlib.ExitStack() as stack:
+                if not last:
+                    for ddp in self._ddp:
+                        stack.enter_context(ddp.no_sync())
+                out = self.method.forward(batch, self.nets)
+                # The mean of equal micro-batch means is the mean over the whole batch.
+                (out.loss / len(micro) if len(micro) > 1 else out.loss).backward()
+            total += out.loss.detach()
+        loss = D.all_reduce_mean(total / len(micro), self.dist)
         if self._check_every_step:
             # One host sync per step; free on the CPU, and needed to skip a bad step.
             if not math.isfinite(float(loss)):
@@ -343,12 +413,15 @@ class Trainer:
             bad = ~torch.isfinite(loss) & (self._first_bad < 0)
             self._first_bad = torch.where(bad, torch.full_like(self._first_bad, step),
                                           self._first_bad)
-        self.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        logged: dict[str, Any] = {}
+        clip = self.recipe.train.grad_clip
+        if clip is not None:
+            logged["grad_norm"] = torch.nn.utils.clip_grad_norm_(self._params, clip)
         self.optimizer.step()
         with torch.no_grad():
-            logged = self.method.after_step(step)
+            logged.update(self.method.after_step(step))
         self._last = (out, loss, lr, wd, logged)
+        self._images_per_step = len(batch) * len(micro) * self.dist.world_size
         return True
 
     def _observe(self, out: StepOutput) -> None:
@@ -356,27 +429,26 @@ class Trainer:
             self.monitor.observe(out.features)
 
     def _maybe_evaluate(self, log: MetricsLog | None, display: ProgressDisplay) -> None:
-        """kNN on frozen features every ``eval.every_epochs`` epochs (rank 0; others wait)."""
+        """kNN on frozen features every ``eval.every_epochs`` epochs, sharded over the ranks."""
         every = self.recipe.eval.every_epochs
         if not every or (self.epoch + 1) % every:
             return
-        if self.dist.is_main:
-            if self._knn is None:
-                from jepa_kit.eval.knn import PeriodicKNN
+        if self._knn is None:
+            from jepa_kit.eval.knn import PeriodicKNN
 
-                r = self.recipe
-                # Inference holds no activations for backward: twice the train batch fits.
-                self._knn = PeriodicKNN(r.data, self.device, seed=r.run.seed, k=r.eval.knn_k,
-                                        temperature=r.eval.knn_temperature,
-                                        precision=r.train.precision,
-                                        batch_size=2 * r.train.batch_size)
-            evaluated = self.method.networks[self.method.encoder_for(self.recipe.eval.which)]
-            row = {"step": self.step, "epoch": self.epoch, **self._knn(evaluated)}
-            if log is not None:
-                log.write(row)
-            display.message("eval " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()
-                                                if isinstance(v, float)))
-        D.barrier(self.dist)
+            r = self.recipe
+            # Inference holds no activations for backward: twice the train batch fits.
+            self._knn = PeriodicKNN(r.data, self.device, seed=r.run.seed, k=r.eval.knn_k,
+                                    temperature=r.eval.knn_temperature,
+                                    precision=r.train.precision,
+                                    batch_size=2 * r.train.batch_size, rank=self.dist.rank,
+                                    world_size=self.dist.world_size)
+        evaluated = self.method.networks[self.method.encoder_for(self.recipe.eval.which)]
+        row = {"step": self.step, "epoch": self.epoch, **self._knn(evaluated)}
+        if log is not None:
+            log.write(row)
+        display.message("eval " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()
+                                            if isinstance(v, float)))
 
     def _stop_vote(self, signum: int) -> int:
         """The signal any rank received (0: none), agreed by every rank."""
@@ -406,9 +478,10 @@ class Trainer:
 
     def _metrics_row(self, batch: Batch, data_wait: float, step_time: float) -> dict[str, Any]:
         out, loss_t, lr, wd, logged = self._last
-        n = len(batch) * self.dist.world_size
+        n = self._images_per_step
         row: dict[str, Any] = {"step": self.step, "epoch": self.epoch, "loss": float(loss_t),
-                               "lr": lr, "wd": wd, **logged}
+                               "lr": lr, "wd": wd,
+                               **{k: float(v) for k, v in logged.items()}}
         row.update({k: v if isinstance(v, int) else float(v) for k, v in out.metrics.items()})
         row.update(images_per_s=n / max(step_time, 1e-9), data_wait_s=data_wait,
                    step_time_s=step_time)
