@@ -11,6 +11,7 @@ first checkpoint.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from types import TracebackType
 
@@ -105,6 +106,11 @@ class RunLock:
                 f"{self.path.parent} is in use by another jepa-kit run (pid {holder}); wait for "
                 f"it to finish, or choose another --output-dir (nothing was changed)"
             ) from None
+        except OSError as exc:  # a file system without flock (some Lustre and NFS mounts)
+            os.close(fd)
+            warnings.warn(f"{self.path.parent}: cannot lock the run folder ({exc.strerror}); "
+                          f"a second run into it would not be refused", stacklevel=2)
+            return self
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd

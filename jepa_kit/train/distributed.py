@@ -7,6 +7,7 @@ runs use torchrun's rendezvous (``--nnodes``, ``--rdzv-endpoint``); nothing here
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +35,13 @@ def init_distributed(device_type: str) -> DistInfo:
     if world <= 1:
         return DistInfo()
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if rank == 0 and int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0")) > 0 and \
+            os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+        # Restarted workers can read the previous attempt's addresses from the shared store
+        # and hang in init_process_group (pytorch/pytorch#135712).
+        warnings.warn("torchrun --max-restarts with a shared rendezvous store: set "
+                      "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 so that restarts do not hang "
+                      "(docs/distributed.md)", stacklevel=2)
     if not dist.is_initialized():
         backend = "nccl" if device_type == "cuda" else "gloo"
         if device_type == "cuda":

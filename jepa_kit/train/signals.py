@@ -2,8 +2,9 @@
 
 Schedulers pre-empt jobs with SIGTERM and a grace period (SLURM: ``--signal``); a first Ctrl-C
 is the same request from a person. The handler only sets a flag; the trainer finishes the step
-it is in, writes a checkpoint and stops, so ``--resume`` continues exactly. A second signal
-gets the default behaviour (an immediate stop).
+it is in, writes a checkpoint and stops, so ``--resume`` continues exactly. A repeated SIGTERM
+changes nothing (a job's workers often get one from the scheduler and one from torchrun); a
+second Ctrl-C stops at once.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ class StopRequested(RuntimeError):
         self.step = step
         self.checkpoint = checkpoint
         name = signal.Signals(signum).name
-        super().__init__(f"{name}: stopped after step {step}; checkpoint {checkpoint} "
-                         f"(continue with --resume)")
+        where = f"checkpoint {checkpoint}" if checkpoint is not None else \
+            "rank 0 wrote the checkpoint"
+        super().__init__(f"{name}: stopped after step {step}; {where} (continue with --resume)")
 
     @property
     def exit_code(self) -> int:
@@ -39,8 +41,11 @@ class StopSignals:
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.signum = signum
-        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))  # a second one kills
+        self.signum = self.signum or signum
+        if signum == signal.SIGINT:  # a second Ctrl-C stops at once
+            signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+        # SIGTERM keeps this handler: SLURM and torchrun may both send one to each worker, and
+        # the scheduler's own SIGKILL bounds the wait.
 
     def __enter__(self) -> StopSignals:
         try:

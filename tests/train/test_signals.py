@@ -1,0 +1,33 @@
+"""Stop requests: a repeated SIGTERM is one request; a second Ctrl-C is not."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from jepa_kit.train.signals import StopRequested, StopSignals
+
+
+def test_repeated_sigterm_is_one_request() -> None:
+    with StopSignals() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)  # would kill the process if the handler were gone
+        assert stop.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_a_second_ctrl_c_interrupts() -> None:
+    with StopSignals() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.signum == signal.SIGINT
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_the_message_says_where_the_checkpoint_is() -> None:
+    assert str(StopRequested(signal.SIGTERM, 4, "ckpt.pt")) == (
+        "SIGTERM: stopped after step 4; checkpoint ckpt.pt (continue with --resume)")
+    other_rank = StopRequested(signal.SIGTERM, 4, None)
+    assert "rank 0 wrote the checkpoint" in str(other_rank) and other_rank.exit_code == 143
