@@ -338,6 +338,17 @@ def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     return merge(load_raw(base_path, (*_seen, resolved)), data)
 
 
+def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested recipe (or override) table as ``{"dotted.key": value}``."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def parse_value(raw: str) -> Any:
     """A ``--set`` value: TOML (``1``, ``1e-3``, ``true``, ``[1, 2]``, ``"x"``) or a string."""
     try:

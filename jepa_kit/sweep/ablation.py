@@ -21,12 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jepa_kit.recipe import RecipeError, read_toml
+from jepa_kit.recipe import RecipeError, flatten, read_toml
 from jepa_kit.sweep.plan import (
     SweepError,
     SweepPlan,
     Variant,
-    flatten,
     kind_first,
     literal,
     with_seeds,

@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from jepa_kit.errors import UserError
-from jepa_kit.recipe import read_toml
+from jepa_kit.recipe import flatten, read_toml
 from jepa_kit.rundir.finished import read_finished
 from jepa_kit.rundir.metrics import read_metrics
 from jepa_kit.sweep.manifest import MANIFEST, read_manifest, variant_entries
-from jepa_kit.sweep.plan import flatten
 
 #: Metric key -> column title. Accuracies are fractions in [0, 1].
 BUILTIN: dict[str, str] = {

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from jepa_kit.errors import UserError
-from jepa_kit.recipe import RecipeError, apply_overrides, load_raw, parse_value, validate_recipe
+from jepa_kit.recipe import (
+    RecipeError,
+    apply_overrides,
+    load_raw,
+    parse_value,
+    validate_recipe,
+)
 
 #: Names become directory names: letters, digits and ``. _ - +`` only, never a leading dot.
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$")
@@ -53,17 +59,6 @@ class SweepPlan:
     def overrides(self, variant: Variant) -> list[str]:
         seed = [] if variant.seed is None else [f"run.seed={variant.seed}"]
         return [*self.common, *variant.overrides, *seed]
-
-
-def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested recipe (or override) table as ``{"dotted.key": value}``."""
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def safe_name(text: str) -> str:

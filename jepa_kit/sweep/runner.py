@@ -17,10 +17,10 @@ from typing import Any
 from rich.console import Console
 
 from jepa_kit import __version__
-from jepa_kit.recipe import RecipeBase, recipe_to_dict, recipe_to_toml
+from jepa_kit.recipe import RecipeBase, flatten, recipe_to_dict, recipe_to_toml
 from jepa_kit.rundir.finished import read_finished
 from jepa_kit.sweep.manifest import FORMAT, read_manifest, variant_entries, write_manifest
-from jepa_kit.sweep.plan import SweepError, SweepPlan, Variant, flatten, validate_plan
+from jepa_kit.sweep.plan import SweepError, SweepPlan, Variant, validate_plan
 
 
 @dataclass

@@ -7,10 +7,11 @@ checkpoint cadence, the step limit, workers and evaluation do not enter the comp
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from jepa_kit.errors import UserError
+from jepa_kit.recipe import flatten
 
 #: Dotted keys (or prefixes ending in ".") a resume may change without ``--allow-changes``.
 HARMLESS = ("train.max_steps", "train.log_every", "train.checkpoint_every", "train.keep_last",
@@ -18,17 +19,9 @@ HARMLESS = ("train.max_steps", "train.log_every", "train.checkpoint_every", "tra
             "train.max_bad_steps", "train.init_from")
 
 
-def _flatten(node: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    for key, value in node.items():
-        if isinstance(value, Mapping):
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
-
-
 def recipe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
     """``(dotted key, old value, new value)`` for every leaf that differs (None: absent)."""
-    a, b = dict(_flatten(old)), dict(_flatten(new))
+    a, b = flatten(dict(old)), flatten(dict(new))
     return [(k, a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
 
 
