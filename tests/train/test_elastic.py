@@ -131,3 +131,42 @@ def test_the_docs_show_the_slurm_example_as_it_is() -> None:
 def test_the_slurm_example_is_valid_bash() -> None:
     checked = subprocess.run(["bash", "-n", str(SLURM_EXAMPLE)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds workers in /proc")
+def test_a_dead_rank_ends_the_job_in_bounded_time_naming_it(tmp_path: Path) -> None:
+    """Without restarts, the rank that dies is reported and the other one does not hang."""
+    out, log = tmp_path / "run", tmp_path / "torchrun.log"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "jepa_kit", "run", str(QUICKSTART), "-o", str(out), "-q", *sets(*SETTINGS)]
+    with log.open("w") as sink:
+        agent = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while not list_checkpoints(out / "checkpoints"):
+            assert agent.poll() is None, f"torchrun exited {agent.returncode}:\n{_log_tail(log)}"
+            assert time.monotonic() < deadline, f"no checkpoint after 90 s:\n{_log_tail(log)}"
+            time.sleep(0.02)
+        workers = _workers(agent.pid)
+        assert sorted(workers) == [0, 1], workers
+        killed = time.monotonic()
+        os.kill(workers[1], signal.SIGKILL)
+        try:
+            code = agent.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the job hung after rank 1 died:\n{_log_tail(log)}")
+        took = time.monotonic() - killed
+    finally:
+        if agent.poll() is None:
+            for pid in [*_descendants(agent.pid), agent.pid]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            agent.wait()
+    text = log.read_text(errors="replace")
+    assert code != 0 and took < 60, (code, took)
+    assert "rank      : 1" in text and "exitcode  : -9" in text, _log_tail(log)
+    assert list_checkpoints(out / "checkpoints")  # the last good checkpoint is still there
