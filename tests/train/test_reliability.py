@@ -123,12 +123,13 @@ def _wait_for_step(out: Path, step: int, proc: subprocess.Popen[str]) -> None:
 
 
 def test_a_second_run_into_a_live_run_dir_exits_2(tmp_path: Path) -> None:
-    first = _start(tmp_path, "train.max_steps=400", "train.checkpoint_every=1000")
+    # 100 epochs of 8 steps: still running, however slow the machine, when the second starts.
+    first = _start(tmp_path, "train.epochs=100", "train.checkpoint_every=1000")
     try:
         _wait_for_step(tmp_path, 1, first)
         second = subprocess.run(
             [sys.executable, "-m", "jepa_kit", "run", str(QUICKSTART), "-o", str(tmp_path),
-             "-q", "--resume", *sets(*TINY, "train.max_steps=400", "run.seed=1")],
+             "-q", "--resume", *sets(*TINY, "train.epochs=100", "run.seed=1")],
             cwd=REPO, text=True, capture_output=True, timeout=300)
         assert second.returncode == 2
         assert f"in use by another jepa-kit run (pid {first.pid})" in second.stderr
