@@ -70,6 +70,34 @@ def _log_tail(log: Path) -> str:
     return log.read_text(errors="replace")[-4000:]
 
 
+def _start_and_wait_for_a_checkpoint(cmd: list[str], env: dict[str, str], out: Path,
+                                     log: Path) -> tuple[subprocess.Popen[bytes], dict[int, int]]:
+    """Start torchrun, wait (90 s at most) for the run's first checkpoint; the agent and its
+    workers by rank."""
+    with log.open("w") as sink:
+        agent = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 90
+    while not list_checkpoints(out / "checkpoints"):
+        if agent.poll() is not None or time.monotonic() > deadline:
+            _end(agent)
+            pytest.fail(f"no checkpoint (torchrun: {agent.returncode}):\n{_log_tail(log)}")
+        time.sleep(0.02)
+    workers = _workers(agent.pid)
+    assert sorted(workers) == [0, 1], workers
+    return agent, workers
+
+
+def _end(agent: subprocess.Popen[bytes]) -> None:
+    """Kill torchrun and every worker (they run in their own sessions)."""
+    if agent.poll() is None:
+        for pid in [*_descendants(agent.pid), agent.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        agent.wait()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds workers in /proc")
 @pytest.mark.parametrize("victim", [0, 1], ids=["rank0", "rank1"])
@@ -82,16 +110,8 @@ def test_max_restarts_resumes_from_the_last_checkpoint(tmp_path: Path, victim: i
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "--max-restarts=1", "-m", "jepa_kit", "run", str(QUICKSTART), "-o", str(out), "-q",
            "--resume", *sets(*SETTINGS)]
-    with log.open("w") as sink:
-        agent = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    agent, workers = _start_and_wait_for_a_checkpoint(cmd, env, out, log)
     try:
-        deadline = time.monotonic() + 90
-        while not list_checkpoints(out / "checkpoints"):
-            assert agent.poll() is None, f"torchrun exited {agent.returncode}:\n{_log_tail(log)}"
-            assert time.monotonic() < deadline, f"no checkpoint after 90 s:\n{_log_tail(log)}"
-            time.sleep(0.02)
-        workers = _workers(agent.pid)
-        assert sorted(workers) == [0, 1], workers
         saved = max(checkpoint_step(p) or 0 for p in list_checkpoints(out / "checkpoints"))
         os.kill(workers[victim], signal.SIGKILL)
         try:
@@ -99,13 +119,7 @@ def test_max_restarts_resumes_from_the_last_checkpoint(tmp_path: Path, victim: i
         except subprocess.TimeoutExpired:
             pytest.fail(f"the restarted job did not finish in 120 s:\n{_log_tail(log)}")
     finally:
-        if agent.poll() is None:  # workers run in their own sessions: end each one
-            for pid in [*_descendants(agent.pid), agent.pid]:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            agent.wait()
+        _end(agent)
 
     assert code == 0, _log_tail(log)
     assert "exitcode: -9" in log.read_text(), "torchrun saw no killed worker"
@@ -141,16 +155,8 @@ def test_a_dead_rank_ends_the_job_in_bounded_time_naming_it(tmp_path: Path) -> N
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "jepa_kit", "run", str(QUICKSTART), "-o", str(out), "-q", *sets(*SETTINGS)]
-    with log.open("w") as sink:
-        agent = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    agent, workers = _start_and_wait_for_a_checkpoint(cmd, env, out, log)
     try:
-        deadline = time.monotonic() + 90
-        while not list_checkpoints(out / "checkpoints"):
-            assert agent.poll() is None, f"torchrun exited {agent.returncode}:\n{_log_tail(log)}"
-            assert time.monotonic() < deadline, f"no checkpoint after 90 s:\n{_log_tail(log)}"
-            time.sleep(0.02)
-        workers = _workers(agent.pid)
-        assert sorted(workers) == [0, 1], workers
         killed = time.monotonic()
         os.kill(workers[1], signal.SIGKILL)
         try:
@@ -159,13 +165,7 @@ def test_a_dead_rank_ends_the_job_in_bounded_time_naming_it(tmp_path: Path) -> N
             pytest.fail(f"the job hung after rank 1 died:\n{_log_tail(log)}")
         took = time.monotonic() - killed
     finally:
-        if agent.poll() is None:
-            for pid in [*_descendants(agent.pid), agent.pid]:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            agent.wait()
+        _end(agent)
     text = log.read_text(errors="replace")
     assert code != 0 and took < 60, (code, took)
     assert "rank      : 1" in text and "exitcode  : -9" in text, _log_tail(log)
