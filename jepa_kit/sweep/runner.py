@@ -18,6 +18,7 @@ from rich.console import Console
 
 from jepa_kit import __version__
 from jepa_kit.recipe import RecipeBase, flatten, recipe_to_dict, recipe_to_toml
+from jepa_kit.rundir.directory import holds_run
 from jepa_kit.rundir.finished import read_finished
 from jepa_kit.sweep.manifest import FORMAT, read_manifest, variant_entries, write_manifest
 from jepa_kit.sweep.plan import SweepError, SweepPlan, Variant, validate_plan
@@ -37,10 +38,6 @@ def is_finished(run_dir: Path, recipe: RecipeBase) -> bool:
     recipe_file = run_dir / "recipe.toml"
     return (read_finished(run_dir) is not None and recipe_file.is_file()
             and recipe_file.read_text() == recipe_to_toml(recipe))
-
-
-def holds_run(run_dir: Path) -> bool:
-    return (run_dir / "metrics.jsonl").exists() or (run_dir / "checkpoints").is_dir()
 
 
 def check_run_dirs(plan: SweepPlan, sweep_dir: Path, recipes: dict[str, Any]) -> None:
