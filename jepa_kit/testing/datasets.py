@@ -11,7 +11,15 @@ from PIL import Image
 from jepa_kit.testing.base import ConfigLike, check_config, expect, label
 
 
-def _as_array(image: object, who: str) -> np.ndarray:
+def _as_array(image: object, who: str, video: bool = False) -> np.ndarray:
+    if video:  # a dataset with modality "video" returns clips, uint8 (T, 3, H, W)
+        expect(isinstance(image, torch.Tensor) and image.dtype == torch.uint8
+               and image.dim() == 4 and image.shape[1] == 3,
+               f"{who}: a video dataset's items must be uint8 clips (T, 3, H, W), got "
+               f"{getattr(image, 'dtype', type(image).__name__)} "
+               f"{tuple(getattr(image, 'shape', ()))}")
+        assert isinstance(image, torch.Tensor)
+        return image.numpy()
     if isinstance(image, Image.Image):
         expect(image.mode == "RGB", f"{who}: images must be RGB, got mode {image.mode!r}")
         return np.asarray(image)
@@ -26,11 +34,13 @@ def _as_array(image: object, who: str) -> np.ndarray:
 
 def check_dataset(cls: type, config: ConfigLike = None, *, train: bool = True, seed: int = 0,
                   name: str | None = None) -> None:
-    """Non-empty; items are (RGB image, int label) with labels matching ``classes``; the same
+    """Non-empty; items are (RGB image, int label) with labels matching ``classes`` (a uint8
+    clip (T, 3, H, W) for a dataset whose ``modality`` is ``"video"``); the same
     index gives the same item from a second instance built the same way."""
     cfg = check_config(cls, "dataset", config, name)
     who = f"dataset {label(cls)}"
     data = cls(cfg, train=train, seed=seed)
+    video = getattr(data, "modality", "image") == "video"
     classes = getattr(data, "classes", None)
     expect(isinstance(classes, list) and all(isinstance(c, str) for c in classes),
            f"{who}: .classes must be a list of str, got {classes!r}")
@@ -48,13 +58,13 @@ def check_dataset(cls: type, config: ConfigLike = None, *, train: bool = True, s
         expect(isinstance(item, tuple) and len(item) == 2,
                f"{who}: item {index} must be an (image, label) pair, got {type(item).__name__}")
         image, target = item
-        pixels = _as_array(image, f"{who}: item {index}")
+        pixels = _as_array(image, f"{who}: item {index}", video)
         expect(isinstance(target, int) and not isinstance(target, bool),
                f"{who}: item {index} label must be an int, got {type(target).__name__}")
         valid = target == -1 if not classes else 0 <= target < len(classes)
         expect(valid, f"{who}: item {index} label {target} does not fit classes={classes} "
                "(-1 only for unlabelled data)")
         other, other_target = twin[index]
-        expect(other_target == target and np.array_equal(_as_array(other, who), pixels),
+        expect(other_target == target and np.array_equal(_as_array(other, who, video), pixels),
                f"{who}: item {index} differs between two instances built alike; an item must "
                "depend only on the config, the split, the seed and the index")

@@ -59,6 +59,8 @@ SMALL_CONFIGS: dict[tuple[str, str], SmallConfig] = {
     ("dataset", "synthetic"): {"train_size": 8, "val_size": 4, "native_size": 16,
                                "img_size": 32, "num_workers": 0},
     ("dataset", "image_folder"): tiny_image_folder,
+    ("dataset", "synthetic_video"): {"train_size": 8, "val_size": 4, "num_frames": 4,
+                                     "native_size": 16, "num_workers": 0},
     ("views", "multicrop"): {"num_local": 2, "local_size": 16},
     ("projector", "mlp"): {"hidden_dim": 32, "out_dim": 16},
     ("method", "lejepa"): {"num_slices": 32},
