@@ -174,7 +174,8 @@ def _image(seed: int) -> torch.Tensor:
 
 def check_views(cls: type, config: ConfigLike = None, *, img_size: int = 32,
                 name: str | None = None) -> None:
-    """Views are float (3, s, s) per ``sizes``, a function of the generator alone, picklable."""
+    """Views are float (3, s, s) per ``sizes`` ((3, T, s, s) of a clip (T, 3, H, W) for views
+    whose ``modality`` is ``"video"``), a function of the generator alone, picklable."""
     cfg = check_config(cls, "views", config, name)
     who = f"views {label(cls)}"
     views = cls(cfg, img_size=img_size)
@@ -182,22 +183,24 @@ def check_views(cls: type, config: ConfigLike = None, *, img_size: int = 32,
     expect(isinstance(sizes, tuple) and sizes and all(isinstance(s, int) for s in sizes),
            f"{who}: sizes must be a non-empty tuple of ints, got {sizes!r}")
     before = torch.get_rng_state()
-    image = _image(0)
+    video = getattr(views, "modality", "image") == "video"
+    image = torch.stack([_image(0), _image(1), _image(2)]) if video else _image(0)  # clip: T=3
     out = views(image, generator(1))
     expect(torch.equal(before, torch.get_rng_state()),
            f"{who}: drew from the global RNG; use only the generator it is given")
     expect(isinstance(out, list) and len(out) == len(sizes),
            f"{who}: expected a list of {len(sizes)} views")
     for i, (view, side) in enumerate(zip(out, sizes, strict=True)):
-        check_shape(view, (3, side, side), f"{who}: view {i}")
+        check_shape(view, (3, 3, side, side) if video else (3, side, side), f"{who}: view {i}")
         expect(view.dtype == torch.float32, f"{who}: view {i} has dtype {view.dtype}")
         check_finite(view, f"{who}: view {i}")
     again = views(image, generator(1))
     expect(all(torch.equal(a, b) for a, b in zip(out, again, strict=True)),
            f"{who}: equal generator seeds gave different views")
-    pil = Image.fromarray(image.permute(1, 2, 0).numpy())
-    expect(all(torch.equal(a, b) for a, b in zip(out, views(pil, generator(1)), strict=True)),
-           f"{who}: a PIL image and the same pixels as a uint8 tensor give different views")
+    if not video:
+        pil = Image.fromarray(image.permute(1, 2, 0).numpy())
+        expect(all(torch.equal(a, b) for a, b in zip(out, views(pil, generator(1)), strict=True)),
+               f"{who}: a PIL image and the same pixels as a uint8 tensor give different views")
     try:
         pickle.dumps(views)
     except Exception as exc:
