@@ -195,10 +195,14 @@ class AugmentedSamples(torch.utils.data.Dataset):
     def __getitem__(self, key: tuple[int, int, int]) -> Sample:
         step, epoch, index = key
         before = getattr(self.dataset, "skipped", 0)
-        image, label = self.dataset[index]
+        generator = _seeded(_AUGMENT_TAG, self.seed, epoch, index)
+        # A dataset whose items have a random part (a video's clip position) draws it from the
+        # sample's generator too; evaluation reads dataset[index], its deterministic item.
+        random_item = getattr(self.dataset, "random_item", None)
+        image, label = random_item(index, generator) if random_item else self.dataset[index]
         skipped = getattr(self.dataset, "skipped", 0) - before
         names = tuple(getattr(self.dataset, "last_skipped", ())) if skipped else ()
-        views = self.transform(image, _seeded(_AUGMENT_TAG, self.seed, epoch, index))
+        views = self.transform(image, generator)
         return views, label, step, epoch, skipped, names
 
 
