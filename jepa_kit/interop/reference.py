@@ -275,6 +275,7 @@ def _predictor_arch(sd: StateDict, enc_cfg: dict[str, Any], path: Path) -> dict[
         "num_heads": enc_cfg["num_heads"],  # the reference builds the predictor with these
         "mlp_ratio": _mlp_ratio(width, hidden),
         "qkv_bias": "predictor_blocks.0.attn.qkv.bias" in sd,
+        "targets": "per_block",  # the reference runs one predictor pass per target block
     }
 
 

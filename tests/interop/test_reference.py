@@ -53,7 +53,7 @@ def test_architecture_is_read_off_the_shapes() -> None:
         "encoder": {"kind": "vit", "embed_dim": 96, "depth": 3, "num_heads": 3,
                     "mlp_ratio": 4.0, "patch_size": 4, "qkv_bias": True},
         "predictor": {"kind": "vit_predictor", "embed_dim": 48, "depth": 2, "num_heads": 3,
-                      "mlp_ratio": 4.0, "qkv_bias": True},
+                      "mlp_ratio": 4.0, "qkv_bias": True, "targets": "per_block"},
         "data": {"img_size": 32},
         # 8x8 patches: the default min_keep=10 cannot be met there, the largest that can is kept
         "masker": {"kind": "multiblock", "mode": "uniform", "min_keep": 7},
