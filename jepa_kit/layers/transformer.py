@@ -139,12 +139,16 @@ def reference_init_(module: nn.Module) -> None:
                 nn.init.zeros_(sub.bias)
 
 
-def run_blocks(blocks: Iterable[nn.Module], x: torch.Tensor, *, checkpointed: bool = False
-               ) -> torch.Tensor:
+def run_blocks(blocks: Iterable[nn.Module], x: torch.Tensor, *, checkpointed: bool = False,
+               attn_mask: torch.Tensor | None = None) -> torch.Tensor:
     """``x`` through each block in turn; with ``checkpointed`` (and gradients on) every block's
     activations are recomputed in the backward pass instead of stored (activation
-    checkpointing: memory for compute)."""
+    checkpointing: memory for compute). ``attn_mask`` (boolean, True = may attend, broadcast
+    to (B, heads, N, N) by SDPA) goes to every block's attention; None calls ``block(x)`` as
+    before, so blocks without the argument still run."""
     recompute = checkpointed and torch.is_grad_enabled()
+    args = (x,) if attn_mask is None else (x, attn_mask)
     for block in blocks:
-        x = checkpoint(block, x, use_reentrant=False) if recompute else block(x)
+        x = checkpoint(block, *args, use_reentrant=False) if recompute else block(*args)
+        args = (x,) if attn_mask is None else (x, attn_mask)
     return x

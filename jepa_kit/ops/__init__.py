@@ -1,5 +1,13 @@
 """Pure tensor helpers."""
 
-from jepa_kit.ops.masks import apply_masks, gather_tokens, repeat_batch
+from jepa_kit.ops.masks import (
+    apply_masks,
+    gather_tokens,
+    isolated_blocks_mask,
+    join_blocks,
+    repeat_batch,
+    split_blocks,
+)
 
-__all__ = ["apply_masks", "gather_tokens", "repeat_batch"]
+__all__ = ["apply_masks", "gather_tokens", "isolated_blocks_mask", "join_blocks", "repeat_batch",
+           "split_blocks"]

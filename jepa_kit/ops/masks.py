@@ -24,3 +24,32 @@ def apply_masks(x: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 def repeat_batch(x: torch.Tensor, times: int) -> torch.Tensor:
     """Tile ``x`` (B, ...) ``times`` along the batch -> (times * B, ...), row ``j * B + b``."""
     return x.repeat(times, *([1] * (x.dim() - 1)))
+
+
+def join_blocks(x: torch.Tensor, blocks: int) -> torch.Tensor:
+    """Block-major rows to one sequence per sample: (M * B, K, D) -> (B, M * K, D).
+
+    Row ``j * B + b`` becomes tokens ``j * K .. (j + 1) * K - 1`` of sample b; ``split_blocks``
+    is the inverse."""
+    mb, k, d = x.shape
+    return x.view(blocks, mb // blocks, k, d).transpose(0, 1).reshape(mb // blocks, blocks * k, d)
+
+
+def split_blocks(x: torch.Tensor, blocks: int) -> torch.Tensor:
+    """One sequence per sample back to block-major rows: (B, M * K, D) -> (M * B, K, D)."""
+    b, mk, d = x.shape
+    k = mk // blocks
+    return x.view(b, blocks, k, d).transpose(0, 1).reshape(blocks * b, k, d)
+
+
+def isolated_blocks_mask(n_context: int, blocks: int, block_len: int,
+                         device: torch.device | str | None = None) -> torch.Tensor:
+    """Attention mask (L, L), L = n_context + blocks * block_len, True where a query may attend.
+
+    Tokens are laid out [context | block 0 | ... | block M-1]: context queries see the context
+    only; block j's queries see the context and block j. So the context is encoded as if alone
+    and each block is predicted from it independently of the other blocks.
+    """
+    owner = torch.arange(blocks, device=device).repeat_interleave(block_len)
+    owner = torch.cat([torch.full((n_context,), -1, device=device), owner])  # (L,), -1: context
+    return (owner.unsqueeze(0) == -1) | (owner.unsqueeze(1) == owner.unsqueeze(0))

@@ -8,6 +8,18 @@ mask token per target patch (shared learned vector + table at the target positio
 context once per target block (row ``j * B + b``); run [context | mask tokens] through the
 blocks; LayerNorm; keep the mask-token outputs; project back to the encoder width.
 
+``targets`` chooses how the M target blocks share a pass (all three return the same layout):
+
+* ``per_block`` (default, the paper's and the reference's): M sequences [context | block j];
+  the context is run M times and its tokens also attend to that block's mask tokens.
+* ``joint``: one sequence [context | block 0 | ... | block M-1] per sample, every token
+  attending to every other: the context runs once, but blocks see each other (as
+  stable-pretraining's I-JEPA does). A different algorithm, measured as an ablation.
+* ``isolated``: the same single sequence with an attention mask: context tokens attend to the
+  context only, block j's mask tokens to the context and block j. The context runs once and the
+  blocks stay independent; it equals neither of the others (per_block's context tokens also
+  see one block).
+
 - [0]: I-JEPA, Assran et al. 2023, arXiv:2301.08243
 """
 
@@ -28,7 +40,13 @@ from jepa_kit.layers import (
     run_blocks,
     sincos_2d,
 )
-from jepa_kit.ops.masks import apply_masks, gather_tokens, repeat_batch
+from jepa_kit.ops.masks import (
+    apply_masks,
+    gather_tokens,
+    isolated_blocks_mask,
+    repeat_batch,
+    split_blocks,
+)
 from jepa_kit.predictors.base import Predictor, PredictorConfig
 
 
@@ -53,6 +71,12 @@ class ViTPredictor(Predictor):
             "from 0 (reference: 0)."
         )
         qkv_bias: bool = Field(True, description="Bias on the fused q/k/v projection (reference).")
+        targets: Literal["per_block", "joint", "isolated"] = Field(
+            "per_block", description="How the target blocks share a pass: per_block (the "
+            "paper's: one pass of [context | block] per block), joint (one pass of [context | "
+            "all blocks], blocks attend to each other) or isolated (one pass, attention-masked "
+            "so the context sees only itself and each block the context and itself)."
+        )
 
     def __init__(
         self, config: Config, *, grid: tuple[int, ...], embed_dim: int, encoder_heads: int,
@@ -102,17 +126,30 @@ class ViTPredictor(Predictor):
     def forward(
         self, context: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor
     ) -> torch.Tensor:
-        m, b, _ = target_idx.shape  # (M, B, Kt)
+        m, b, kt = target_idx.shape  # (M, B, Kt)
         table = self.predictor_pos_embed.expand(b, -1, -1)  # (B, N, d), a view
+        # Projected once, before any tiling: the Linear is per token, so this is exact.
         x = self.predictor_embed(context)  # (B, Kc, d)
         x = x + gather_tokens(table, context_idx)
         n_context = x.shape[1]
+        mode = self.config.targets
 
-        # One query token per target patch: the shared mask token placed by the table.
-        queries = self.mask_token + apply_masks(table, target_idx)  # (M*B, Kt, d), row j*B+b
-        x = torch.cat([repeat_batch(x, m), queries], dim=1)  # (M*B, Kc+Kt, d)
+        if mode == "per_block":
+            # One query token per target patch: the shared mask token placed by the table.
+            queries = self.mask_token + apply_masks(table, target_idx)  # (M*B, Kt, d)
+            x = torch.cat([repeat_batch(x, m), queries], dim=1)  # (M*B, Kc+Kt, d), row j*B+b
+            mask = None
+        else:
+            # Block j's queries are tokens Kc + j*Kt ... of each sample's single sequence.
+            flat_idx = target_idx.transpose(0, 1).reshape(b, m * kt)  # (B, M*Kt)
+            queries = self.mask_token + gather_tokens(table, flat_idx)  # (B, M*Kt, d)
+            x = torch.cat([x, queries], dim=1)  # (B, Kc+M*Kt, d)
+            mask = (isolated_blocks_mask(n_context, m, kt, device=x.device)
+                    if mode == "isolated" else None)
 
-        x = run_blocks(self.predictor_blocks, x, checkpointed=self.grad_checkpointing)
+        x = run_blocks(self.predictor_blocks, x, checkpointed=self.grad_checkpointing,
+                       attn_mask=mask)
         # LayerNorm is per token, so norming only the query outputs is exact and skips the
         # context tokens the reference norms and then throws away.
-        return self.predictor_proj(self.predictor_norm(x[:, n_context:]))  # (M*B, Kt, D)
+        out = self.predictor_proj(self.predictor_norm(x[:, n_context:]))
+        return out if mode == "per_block" else split_blocks(out, m)  # (M*B, Kt, D)
