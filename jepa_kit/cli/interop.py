@@ -11,12 +11,13 @@ out = Console(highlight=False, soft_wrap=True)
 
 
 def import_reference(
-    path: Path = typer.Argument(..., help="Official I-JEPA checkpoint (.pth.tar)."),
+    path: Path = typer.Argument(..., help="Official I-JEPA or V-JEPA checkpoint (.pth.tar)."),
     out_dir: Path = typer.Option(..., "--out", help="Directory for the jepa-kit checkpoint."),
     num_heads: int | None = typer.Option(
         None, min=1, help="Encoder heads (not stored in the file; default: read off the width)."),
 ) -> None:
-    """Convert an official I-JEPA checkpoint into a jepa-kit checkpoint (anything else: exit 2)."""
+    """Convert an official I-JEPA or V-JEPA checkpoint into a jepa-kit checkpoint (anything else:
+    exit 2)."""
     from jepa_kit.interop.reference import import_reference as convert
 
     written = convert(path, out_dir, num_heads=num_heads)

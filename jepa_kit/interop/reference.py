@@ -185,8 +185,11 @@ def import_reference(
     ``step`` is 0: the reference does not record optimizer steps, only the epoch.
     """
     from jepa_kit import __version__
+    from jepa_kit.interop import vjepa_reference
     from jepa_kit.rundir.checkpoint import checkpoint_name, save_checkpoint
 
+    if vjepa_reference.is_vjepa_file(path):  # V-JEPA's layout: its own importer
+        return vjepa_reference.import_vjepa_reference(path, out_dir, num_heads=num_heads)
     weights = load_reference_checkpoint(path, num_heads=num_heads)
     try:  # fail here, not at training time, if the weights do not fit
         weights.build_modules()
