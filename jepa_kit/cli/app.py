@@ -43,9 +43,9 @@ def _root(
 
 
 def _register_commands() -> None:
-    from jepa_kit.cli import compare, evaluate, interop, masks, plugins, recipes, run, sweep
+    from jepa_kit.cli import compare, data, evaluate, interop, masks, plugins, recipes, run, sweep
 
-    for module in (recipes, plugins, run, sweep, compare, interop, evaluate, masks):
+    for module in (recipes, plugins, run, sweep, compare, interop, evaluate, masks, data):
         module.register(app)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Sampler
@@ -280,7 +281,16 @@ def build_loader(
 
     ``persistent_workers`` defaults to ``num_workers > 0``: the workers (and the dataset copy
     each holds) live for the whole run instead of being forked again every epoch.
+
+    A dataset with a ``stream_layout`` method (``webdataset`` shards) is streamed instead: the
+    loader is a ``jepa_kit.data.stream.StreamLoader`` with the same use (``jepa_kit.data.stream``
+    says how shards split over ranks and workers and how a resume skips what was read).
     """
+    if hasattr(dataset, "stream_layout"):
+        return _stream_loader(dataset, views, collate, batch_size=batch_size, seed=seed,
+                              epoch=epoch, rank=rank, world_size=world_size,
+                              start_batch=start_batch, num_workers=num_workers,
+                              pin_memory=pin_memory, prefetch_factor=prefetch_factor)
     sampler = EpochBatchSampler(
         len(dataset),  # type: ignore[arg-type]
         batch_size,
@@ -304,8 +314,37 @@ def build_loader(
     )
 
 
+def _stream_loader(dataset: Any, views: Callable, collate: Collator, *, batch_size: int,
+                   seed: int, epoch: int, rank: int, world_size: int, start_batch: int,
+                   num_workers: int, pin_memory: bool, prefetch_factor: int | None) -> Any:
+    from jepa_kit.data.stream import StreamLoader, StreamSamples
+
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
+    if batch_size < 1:
+        raise ValueError(f"train.batch_size must be >= 1, got {batch_size}")
+    dataset.world_size = world_size  # so len(dataset) is this layout's epoch
+    layout = dataset.stream_layout(world_size)
+    layout.check("data.root")
+    num_batches = batches_per_epoch(layout.samples_per_epoch, batch_size, world_size)
+    if num_batches == 0:
+        raise ValueError(
+            f"the shards give each of {world_size} rank(s) {layout.samples_per_rank} samples an "
+            f"epoch, no full batch of {batch_size}; lower train.batch_size or use more data")
+    samples = StreamSamples(dataset, views, seed=seed, rank=rank, world_size=world_size,
+                            batch_size=batch_size, num_batches=num_batches)
+    samples.set_epoch(epoch, start_batch)
+    return StreamLoader(samples, collate, num_workers=num_workers, pin_memory=pin_memory,
+                        prefetch_factor=prefetch_factor)
+
+
 def set_epoch(loader: DataLoader, epoch: int, start_batch: int = 0) -> None:
     """Point a ``build_loader`` loader at ``epoch``; call before ``iter(loader)``."""
+    from jepa_kit.data.stream import StreamLoader
+
+    if isinstance(loader, StreamLoader):
+        loader.set_epoch(epoch, start_batch)
+        return
     sampler = loader.batch_sampler
     assert isinstance(sampler, EpochBatchSampler), "not a loader made by build_loader"
     sampler.set_epoch(epoch, start_batch)

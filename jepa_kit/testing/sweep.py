@@ -48,6 +48,17 @@ def tiny_image_folder() -> Mapping[str, Any]:
     return {"root": str(_folders[0]), "img_size": 32, "num_workers": 0}
 
 
+def tiny_shards() -> Mapping[str, Any]:
+    """Options of a ``webdataset`` dataset: ``tiny_image_folder`` written as two tar shards."""
+    from jepa_kit.data.shard_writer import write_shards
+
+    out = Path(str(tiny_image_folder()["root"]) + "-shards")
+    if not out.exists():
+        write_shards(str(tiny_image_folder()["root"]), str(out), shard_size=2)
+        atexit.register(shutil.rmtree, out, ignore_errors=True)
+    return {"root": str(out), "img_size": 32, "num_workers": 0, "streams": 1}
+
+
 #: (kind, name) -> small options for components too heavy (or too demanding) at their defaults.
 SMALL_CONFIGS: dict[tuple[str, str], SmallConfig] = {
     ("encoder", "vit"): {"size": "tiny", "embed_dim": 48, "depth": 1, "num_heads": 2,
@@ -59,6 +70,7 @@ SMALL_CONFIGS: dict[tuple[str, str], SmallConfig] = {
     ("dataset", "synthetic"): {"train_size": 8, "val_size": 4, "native_size": 16,
                                "img_size": 32, "num_workers": 0},
     ("dataset", "image_folder"): tiny_image_folder,
+    ("dataset", "webdataset"): tiny_shards,
     ("dataset", "synthetic_video"): {"train_size": 8, "val_size": 4, "num_frames": 4,
                                      "native_size": 16, "num_workers": 0},
     ("views", "multicrop"): {"num_local": 2, "local_size": 16},

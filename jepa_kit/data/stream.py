@@ -1,0 +1,306 @@
+"""Reading tar shards as a stream: which process reads which shard, in which order, how far.
+
+Each process (rank) reads ``V = data.streams`` streams; the ``W x V`` streams of the job split
+an epoch's shards. Per epoch ``e``:
+
+- the shards are permuted by a generator seeded with ``(seed, e)``, the same on every rank, and
+  dealt round-robin: global stream ``g = rank * V + s`` reads shards ``g, g + W V, ...`` of it;
+- each shard's samples pass through a shuffle buffer of ``data.shuffle_buffer`` samples seeded
+  with ``(seed, e, shard)``, reset at every shard (so a shard can be skipped without reading);
+- every stream stops after ``L`` samples, the sum of the ``S // (W V)`` smallest shard counts:
+  the least any stream can receive in any epoch. All ranks thus load the same number of
+  batches (DDP needs it) and the epoch length is known from the manifest. What a stream holds
+  beyond ``L`` (at most one shard plus the count differences) is left out that epoch; which
+  samples those are changes from epoch to epoch.
+
+Sample ``i`` of a rank's epoch is sample ``i // V`` of its stream ``i % V``; batch ``b`` holds
+samples ``b B .. (b + 1) B - 1``. A DataLoader worker ``w`` of ``N`` reads the streams
+``s = w (mod N)`` (``N`` must divide ``V``) and makes the samples ``i = w (mod N)``, which is
+exactly the order in which the DataLoader takes items from its workers: the order does not
+depend on the number of workers. A resume at batch ``k`` skips, in each stream, the shards
+consumed whole without opening them, and reads the partly consumed one without decoding.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from jepa_kit.data.image_folder import MAX_CONSECUTIVE_SKIPS, DataError
+from jepa_kit.data.shards import Manifest, decode, iter_shard
+from jepa_kit.errors import UserError
+
+# Domain tags keep these seed streams apart from the loader's augmentation and mask streams.
+_SHARD_ORDER_TAG = 0x5A4D
+_SHARD_SHUFFLE_TAG = 0x5B0F
+
+
+@dataclass(frozen=True)
+class StreamLayout:
+    """How the shards of ``counts`` feed ``world_size`` ranks of ``streams`` streams each."""
+
+    counts: tuple[int, ...]
+    world_size: int
+    streams: int
+
+    @property
+    def total_streams(self) -> int:
+        return self.world_size * self.streams
+
+    @property
+    def stream_length(self) -> int:
+        """``L``: samples every stream yields per epoch (the least any stream can receive)."""
+        return sum(sorted(self.counts)[: len(self.counts) // self.total_streams])
+
+    @property
+    def samples_per_rank(self) -> int:
+        return self.streams * self.stream_length
+
+    @property
+    def samples_per_epoch(self) -> int:
+        return self.world_size * self.samples_per_rank
+
+    def check(self, key: str) -> None:
+        if len(self.counts) < self.total_streams:
+            raise UserError(
+                f"{key}: {len(self.counts)} shard(s) cannot feed {self.world_size} process(es) "
+                f"x data.streams = {self.streams} stream(s), each stream reads whole shards; "
+                f"lower data.streams, or write more, smaller shards (jepa-kit data shard "
+                f"--shard-size)")
+
+    def epoch_streams(self, seed: int, epoch: int) -> list[list[int]]:
+        """The shard indices of every global stream in epoch ``epoch``, in reading order."""
+        g = torch.Generator().manual_seed(_mix(_SHARD_ORDER_TAG, seed, epoch))
+        order = torch.randperm(len(self.counts), generator=g).tolist()
+        return [order[s :: self.total_streams] for s in range(self.total_streams)]
+
+
+def _mix(*values: int) -> int:
+    from jepa_kit.data.loader import mix_seed
+
+    return mix_seed(*values)
+
+
+def buffer_shuffle(items: Iterator[Any], size: int, rng: random.Random) -> Iterator[Any]:
+    """``items`` through a shuffle buffer of ``size`` (0: unchanged): once full, each new item
+    takes the place of a random one, which is emitted; a buffer at least as long as the input
+    gives a uniform permutation."""
+    if size <= 0:
+        yield from items
+        return
+    buffer: list[Any] = []
+    for item in items:
+        if len(buffer) < size:
+            buffer.append(item)
+            continue
+        j = rng.randrange(size)
+        buffer[j], item = item, buffer[j]
+        yield item
+    while buffer:
+        j = rng.randrange(len(buffer))
+        buffer[j], buffer[-1] = buffer[-1], buffer[j]
+        yield buffer.pop()
+
+
+def _counted(url: str, expected: int, manifest: Manifest) -> Iterator[tuple[int, dict]]:
+    """The raw samples of a shard with their position; a count that disagrees with the
+    manifest is an error naming both (the manifest would give a wrong epoch length)."""
+    n = 0
+    for n, sample in enumerate(iter_shard(url), start=1):
+        if n > expected:
+            break
+        yield n - 1, sample
+    if n != expected:
+        raise UserError(f"the shard {url} holds {'more than ' * (n > expected)}{n} samples, its "
+                        f"manifest {manifest.path} says {expected}: the manifest does not match "
+                        "the shards; write them again with `jepa-kit data shard`")
+
+
+def raw_stream(manifest: Manifest, shard_ids: list[int], *, skip: int, seed: int, epoch: int,
+               buffer: int) -> Iterator[tuple[int, dict, str]]:
+    """``(index in the set, raw sample, shard url)`` of one stream from its position ``skip``;
+    shards wholly before ``skip`` are not opened, the partly skipped one is read undecoded."""
+    offsets = manifest.offsets()
+    passed = 0
+    for sid in shard_ids:
+        shard = manifest.shards[sid]
+        if passed + shard.samples <= skip:
+            passed += shard.samples
+            continue
+        rng = random.Random(_mix(_SHARD_SHUFFLE_TAG, seed, epoch, sid))
+        for position, sample in buffer_shuffle(_counted(shard.url, shard.samples, manifest),
+                                               buffer, rng):
+            if passed >= skip:
+                yield offsets[sid] + position, sample, shard.url
+            passed += 1
+
+
+def decoded_stream(raw: Iterator[tuple[int, dict, str]], skip_corrupt: bool,
+                   restart: Callable[[], Iterator[tuple[int, dict, str]]] | None = None,
+                   ) -> Iterator[tuple[int, object, int, tuple[str, ...]]]:
+    """``(index, RGB image, label, skipped names)`` for each raw sample, in order.
+
+    With ``skip_corrupt`` an unreadable sample is replaced by the next readable one of the
+    stream (whose own place still comes later) or, at the stream's end, by the first readable
+    one from its start (``restart()``, read again); it is named ``"SHARD:KEY"`` once, at its
+    place. Both choices depend only on the stream, not on where a resume started reading. The
+    index stays the unreadable sample's, so augmentation does not depend on what replaced it.
+    Without ``skip_corrupt`` it is a ``DataError`` naming the shard and the key.
+    """
+    ahead: deque[tuple[int, dict, str, Any]] = deque()
+    while True:
+        item = ahead.popleft() if ahead else _pull(raw)
+        if item is None:
+            return
+        index, sample, url, done = item
+        try:
+            image, label = done if done is not None else decode(sample, url)
+            yield index, image, label, ()
+            continue
+        except DataError:
+            if not skip_corrupt:
+                raise
+        name = f"{url}:{sample.get('__key__')}"  # as shards.sample_error names it
+        found, tried, k = None, 0, 0
+        while found is None and tried <= MAX_CONSECUTIVE_SKIPS:
+            if k == len(ahead):
+                pulled = _pull(raw)
+                if pulled is None:
+                    break
+                ahead.append(pulled)
+            a_index, a_sample, a_url, a_done = ahead[k]
+            k, tried = k + 1, tried + 1
+            if a_done is None:
+                try:
+                    a_done = decode(a_sample, a_url)
+                except DataError:
+                    continue
+                ahead[k - 1] = (a_index, a_sample, a_url, a_done)
+            found = a_done
+        if found is None and restart is not None:
+            for _, a_sample, a_url in restart():
+                if tried > MAX_CONSECUTIVE_SKIPS:
+                    break
+                tried += 1
+                try:
+                    found = decode(a_sample, a_url)
+                    break
+                except DataError:
+                    continue
+        if found is None:
+            raise DataError(f"cannot read sample {name}, and none of the {tried} samples tried "
+                            f"after it is readable (data.skip_corrupt replaces at most "
+                            f"{MAX_CONSECUTIVE_SKIPS} in a row); check the shards")
+        image, label = found
+        yield index, image, label, (name,)
+
+
+def _pull(raw: Iterator[tuple[int, dict, str]]) -> tuple[int, dict, str, Any] | None:
+    item = next(raw, None)
+    return None if item is None else (*item, None)
+
+
+class StreamSamples(torch.utils.data.IterableDataset):
+    """One rank's samples of one epoch as ``(views, label, step, epoch, skipped, names)``,
+    the items ``loader.Collator`` batches; run by DataLoader workers (or the main process).
+
+    ``set_epoch(epoch, start_batch)`` before each ``iter``: workers are started per iteration
+    and receive this object with the epoch set.
+    """
+
+    def __init__(self, dataset: Any, views: Callable, *, seed: int, rank: int, world_size: int,
+                 batch_size: int, num_batches: int) -> None:
+        self.dataset = dataset
+        self.views = views
+        self.seed = seed
+        self.rank = rank
+        self.layout: StreamLayout = dataset.stream_layout(world_size)
+        self.batch_size = batch_size
+        self.num_batches = num_batches
+        self.epoch, self.start_batch = 0, 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        if not 0 <= start_batch <= self.num_batches:
+            raise ValueError(f"start_batch {start_batch} is not in [0, {self.num_batches}]")
+        self.epoch, self.start_batch = epoch, start_batch
+
+    def __iter__(self) -> Iterator[tuple]:
+        from jepa_kit.data.loader import _AUGMENT_TAG, _seeded
+
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        v, epoch, bs = self.layout.streams, self.epoch, self.batch_size
+        first, end = self.start_batch * bs, self.num_batches * bs
+        plan = self.layout.epoch_streams(self.seed, epoch)
+        cfg = self.dataset.config
+        streams: dict[int, Iterator] = {}
+        for i in range(first + worker, end, workers):
+            s = i % v
+            if s not in streams:
+                read = functools.partial(raw_stream, self.dataset.manifest,
+                                         plan[self.rank * v + s], seed=self.seed, epoch=epoch,
+                                         buffer=cfg.shuffle_buffer)
+                streams[s] = decoded_stream(read(skip=i // v), cfg.skip_corrupt,
+                                            restart=functools.partial(read, skip=0))
+            found = next(streams[s], None)
+            if found is None:  # cannot happen when the manifest is right: counts are checked
+                raise UserError(f"stream {s} of rank {self.rank} ended before sample {i // v}")
+            index, image, label, names = found
+            views = self.views(image, _seeded(_AUGMENT_TAG, self.seed, epoch, index))
+            yield views, label, epoch * self.num_batches + i // bs, epoch, len(names), names
+
+
+def _identity(item: Any) -> Any:
+    return item  # module level: DataLoader workers started with spawn pickle it
+
+
+class StreamLoader:
+    """Batches of a streamed dataset, used like a ``build_loader`` loader: ``set_epoch``,
+    ``len``, iterate. Workers make single samples (``StreamSamples``); they are batched and
+    collated here, in the main process, because a batch mixes the streams of every worker.
+    Workers are started for each iteration (they carry the epoch), once per epoch in training.
+    """
+
+    def __init__(self, samples: StreamSamples, collate: Callable, *, num_workers: int,
+                 pin_memory: bool, prefetch_factor: int | None) -> None:
+        streams = samples.layout.streams
+        if num_workers > 0 and streams % num_workers:
+            raise UserError(f"data.num_workers = {num_workers} must divide data.streams = "
+                            f"{streams} (each worker reads whole streams); change "
+                            "data.num_workers (it keeps the sample order) or data.streams")
+        self.samples = samples
+        self.collate = collate
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        # Items are single samples: keep about two batches in flight over the workers.
+        per_worker = -(-2 * samples.batch_size // max(num_workers, 1))
+        self.prefetch_factor = prefetch_factor or max(2, per_worker)
+
+    @property
+    def batch_size(self) -> int:
+        return self.samples.batch_size
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.samples.set_epoch(epoch, start_batch)
+
+    def __len__(self) -> int:
+        return self.samples.num_batches - self.samples.start_batch
+
+    def __iter__(self) -> Iterator[Any]:
+        workers = self.num_workers
+        loader = torch.utils.data.DataLoader(
+            self.samples, batch_size=None, collate_fn=_identity, num_workers=workers,
+            prefetch_factor=self.prefetch_factor if workers > 0 else None)
+        pending: list[Any] = []
+        for sample in loader:
+            pending.append(sample)
+            if len(pending) == self.batch_size:
+                batch = self.collate(pending)
+                pending = []
+                yield batch.pin_memory() if self.pin_memory else batch
