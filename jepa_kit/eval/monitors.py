@@ -10,9 +10,14 @@
   loss compares), the part carried by each image's mean token. Near 1 means every token of an
   image holds the same vector, which any context of that image predicts trivially: a shortcut
   the pooled monitors above do not see (seen on small CPU runs, see docs/evaluation.md).
+* LiDAR of the target blocks: each image of the batch is a surrogate class whose views are its
+  ``M`` average-pooled target blocks (the views I-JEPA's loss compares); the effective rank of
+  their LDA matrix ([2], ``jepa_kit.eval.lidar``). Computed from the last batch at log steps
+  only, at most ``min(B - 1, D)``; absent for methods whose targets are not blocks.
 
 - [0]: RankMe, Garrido et al. 2023, arXiv:2210.02885
 - [1]: I-JEPA, Assran et al. 2023, arXiv:2301.08243
+- [2]: LiDAR, Thilak et al. 2023, arXiv:2312.04000
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from collections import deque
 
 import torch
 import torch.nn.functional as F
+
+from jepa_kit.eval.lidar import block_views, lidar
 
 
 def rankme(embeddings: torch.Tensor, eps: float = 1e-7) -> float:
@@ -67,7 +74,9 @@ class CollapseMonitor:
     def values(self, predictions: torch.Tensor | None = None,
                targets: torch.Tensor | None = None) -> dict[str, float]:
         """Monitor values over the observed batches; ``predictions`` and ``targets``
-        (..., Kt, D), when the method has them, add ``pred_std`` and ``pred_target_cos``."""
+        (..., Kt, D), when the method has them, add ``pred_std`` and ``pred_target_cos``, and
+        ``lidar`` when ``targets`` (M*B, Kt, D) hold ``M >= 2`` blocks of the last observed
+        batch's ``B`` images."""
         assert self.queue, "observe() at least one batch first"
         pooled = torch.cat(list(self.queue))
         values = {"rankme": rankme(pooled), "target_std": feature_std(pooled)}
@@ -75,6 +84,9 @@ class CollapseMonitor:
             values["pred_std"] = feature_std(predictions.mean(1))
             values["pred_target_cos"] = float(F.cosine_similarity(
                 predictions.float(), targets.float(), dim=-1).mean())
+            views = block_views(targets, self.queue[-1].shape[0])
+            if views is not None:
+                values["lidar"] = lidar(views)
         if self.shares:
             values["target_image_share"] = float(torch.stack(list(self.shares)).mean())
         return values
