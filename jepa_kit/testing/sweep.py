@@ -59,6 +59,22 @@ def tiny_shards() -> Mapping[str, Any]:
     return {"root": str(out), "img_size": 32, "num_workers": 0, "streams": 1}
 
 
+def tiny_video_folder() -> Mapping[str, Any]:
+    """Options of a ``video_folder`` dataset over four 16 px, 12-frame videos in two classes."""
+    from jepa_kit.data.video_decode import write_video
+
+    root = Path(tempfile.mkdtemp(prefix="jepa-kit-conformance-video-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (root / label).mkdir()
+        for i in range(2):
+            write_video(root / label / f"{i}.mp4",
+                        rng.integers(0, 256, (12, 3, 16, 16), dtype=np.uint8))
+    return {"root": str(root), "img_size": 16, "num_frames": 4, "frame_step": 2,
+            "num_workers": 0}
+
+
 #: (kind, name) -> small options for components too heavy (or too demanding) at their defaults.
 SMALL_CONFIGS: dict[tuple[str, str], SmallConfig] = {
     ("encoder", "vit"): {"size": "tiny", "embed_dim": 48, "depth": 1, "num_heads": 2,
@@ -71,6 +87,7 @@ SMALL_CONFIGS: dict[tuple[str, str], SmallConfig] = {
                                "img_size": 32, "num_workers": 0},
     ("dataset", "image_folder"): tiny_image_folder,
     ("dataset", "webdataset"): tiny_shards,
+    ("dataset", "video_folder"): tiny_video_folder,
     ("dataset", "synthetic_video"): {"train_size": 8, "val_size": 4, "num_frames": 4,
                                      "native_size": 16, "num_workers": 0},
     ("views", "multicrop"): {"num_local": 2, "local_size": 16},
