@@ -15,7 +15,7 @@ from jepa_kit.sweep.compare import BUILTIN, Group, RunSummary, collect, resolve_
 
 # Off a terminal (CI logs, `> table.txt`) rich would squeeze the table into 80 columns.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
-PERCENT = {"knn_top1", "linear_top1"}
+PERCENT = {"knn_top1", "linear_top1", "attentive_top1"}
 
 
 def fmt(metric: str, value: float) -> str:
@@ -41,7 +41,7 @@ def cell(group: Group, metric: str) -> str:
 def render(groups: list[Group], metrics: list[str], last: int) -> Table:
     several = any(len(g.runs) > 1 for g in groups)
     notes = [f"final values: mean of the last {last} logged"] if set(metrics) - {
-        "knn_top1", "linear_top1", "images_per_s", "wall_s"} else []
+        "knn_top1", "linear_top1", "attentive_top1", "images_per_s", "wall_s"} else []
     notes.append("mean ± std over seeds" if several else "one run per variant")
     table = Table(title="; ".join(notes))
     table.add_column("variant")
@@ -76,18 +76,33 @@ def write_csv(groups: list[Group], metrics: list[str], path: Path) -> Path:
     return path
 
 
+def run_which(run_dir: Path) -> str | None:
+    """The encoder a run's recipe evaluates (``eval.which``; None: the method's default)."""
+    from jepa_kit.sweep.compare import flat_recipe
+
+    which = flat_recipe(run_dir).get("eval.which")
+    return which if isinstance(which, str) and which else None
+
+
 def evaluate_runs(runs: list[RunSummary], protocols: list[str]) -> None:
-    """Score each run's newest checkpoint with ``jepa-kit eval`` unless its JSON is current."""
+    """Score each run's newest checkpoint with ``jepa-kit eval`` unless its JSON is current.
+
+    Each run is scored on the encoder its recipe's ``eval.which`` names (the method's default
+    when unset), the one its periodic kNN watched; a JSON scored on another encoder or an
+    older checkpoint is redone. Probe settings are the commands' defaults."""
     import json
 
-    from jepa_kit.cli.evaluate import _evaluate
-    from jepa_kit.rundir.checkpoint import list_checkpoints
+    from jepa_kit.cli.evaluate import attentive_settings, evaluate_checkpoint
+    from jepa_kit.eval.linear import DEFAULT_LRS, DEFAULT_WEIGHT_DECAYS
+    from jepa_kit.rundir.checkpoint import checkpoint_step, list_checkpoints
 
     settings = {"knn": {"k": 20, "temperature": 0.07},
-                "linear": {"epochs": 100, "batch_size": None, "seed": 0}}
+                "linear": {"epochs": 100, "batch_size": None, "lrs": DEFAULT_LRS,
+                           "weight_decays": DEFAULT_WEIGHT_DECAYS},
+                "attentive": attentive_settings()}
     for protocol in protocols:
         if protocol not in settings:
-            raise typer.BadParameter(f"expected knn or linear, got {protocol!r}",
+            raise typer.BadParameter(f"expected knn, linear or attentive, got {protocol!r}",
                                      param_hint="--eval")
     for run in runs:
         found = list_checkpoints(run.run_dir / "checkpoints")
@@ -95,19 +110,19 @@ def evaluate_runs(runs: list[RunSummary], protocols: list[str]) -> None:
             out.print(f"{run.run_dir}: no checkpoint to evaluate")
             continue
         newest = found[-1]
-        step = int(newest.stem.split("_")[1])
+        step = checkpoint_step(newest)
+        which = run_which(run.run_dir)
         for protocol in protocols:
             done = run.run_dir / f"eval_{protocol}.json"
             try:
-                current = json.loads(done.read_text()).get("checkpoint_step") == step
+                previous = json.loads(done.read_text())
+                current = previous.get("checkpoint_step") == step and (
+                    which is None or previous.get("which") == which)
             except (OSError, ValueError, AttributeError):
                 current = False
             if not current:
-                # The method's default encoder (I-JEPA: target; LeJEPA: its only one), so
-                # runs of different methods compare like for like.
-                _evaluate(protocol, newest, data_dir=None, dataset=None, which=None,
-                          random_init=False, overrides=[], out_path=done, batch_size=128,
-                          device="auto", bf16=False, settings=settings[protocol])
+                evaluate_checkpoint(protocol, newest, which=which, out_path=done,
+                                    settings=settings[protocol])
 
 
 def compare(
@@ -118,11 +133,12 @@ def compare(
     metric: list[str] = typer.Option(None, "--metric", "-m", help="Metric to show (repeat); "
                                      "e.g. loss, knn, linear, rankme, img/s, wall, or any "
                                      "metrics.jsonl key. Default: all built-ins present."),
-    evaluate: list[str] = typer.Option(None, "--eval", help="Run `jepa-kit eval knn` or "
-                                       "`linear` on each run's newest checkpoint first."),
+    evaluate: list[str] = typer.Option(None, "--eval", help="Run `jepa-kit eval knn`, "
+                                       "`linear` or `attentive` on each run's newest checkpoint "
+                                       "first, on the encoder its recipe's eval.which names."),
     last: int = typer.Option(5, "--last", min=1, help="Logged steps averaged for final values."),
 ) -> None:
-    """Compare runs: final loss, kNN / linear accuracy, RankMe, img/s, wall time per variant.
+    """Compare runs: final loss, kNN / linear / attentive accuracy, RankMe, img/s, wall time.
 
     Runs of one variant that differ only in run.seed are grouped: mean ± std.
     """

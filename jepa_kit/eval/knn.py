@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from jepa_kit.config import ComponentConfig
-from jepa_kit.eval.features import build_eval_splits, extract_features
+from jepa_kit.eval.features import FeatureExtractor, build_eval_splits
 
 
 def knn_scores(
@@ -106,35 +106,16 @@ class PeriodicKNN:
     def __init__(self, data: ComponentConfig, device: torch.device | str, *, seed: int,
                  k: int = 20, temperature: float = 0.07, precision: str = "fp32",
                  batch_size: int = 256, rank: int = 0, world_size: int = 1) -> None:
-        self.device = torch.device(device)
         self.k = k
         self.temperature = temperature
-        self.precision = precision
-        self.splits = build_eval_splits(data, seed=seed)
-        self.num_classes = len(self.splits.train.classes)
-        self.batch_size = batch_size
-        self.world_size = world_size
-        self._loaders = self.splits.loaders(batch_size=self.batch_size,
-                                            pin_memory=self.device.type == "cuda",
-                                            rank=rank, world_size=world_size)
+        splits = build_eval_splits(data, seed=seed)
+        self.num_classes = len(splits.train.classes)
+        # The same sharded, gathered extraction as `jepa-kit eval` (FeatureExtractor).
+        self.extract = FeatureExtractor(splits, device, batch_size=batch_size,
+                                        precision=precision, rank=rank, world_size=world_size)
 
     def __call__(self, encoder: nn.Module) -> dict[str, float]:
-        (train_x, train_y), (val_x, val_y) = (
-            self._gather(*extract_features(encoder, loader, self.device,
-                                           precision=self.precision))
-            for loader in self._loaders
-        )
-        result = knn_eval(train_x, train_y, val_x, val_y, k=self.k,
+        feats = self.extract(encoder)
+        result = knn_eval(*feats["train"], *feats["val"], k=self.k,
                           temperature=self.temperature, num_classes=self.num_classes)
         return {f"knn_{key}": result[key] for key in ("top1", "top5") if key in result}
-
-    def _gather(self, feats: torch.Tensor, labels: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every rank's share of a split, on every rank (kNN then runs everywhere alike)."""
-        if self.world_size == 1:
-            return feats, labels
-        import torch.distributed as dist
-
-        shares: list[Any] = [None] * self.world_size
-        dist.all_gather_object(shares, (feats, labels))
-        return torch.cat([f for f, _ in shares]), torch.cat([y for _, y in shares])

@@ -13,17 +13,24 @@ hold-out loss) is refitted on all train features and scored once on val. The wei
 zero (the problem is convex, so no random init is needed) and mini-batch order comes from a
 generator seeded with ``seed``: the same inputs give the same result.
 
+``augmented_linear_probe`` is the paper's variant: the same standardised linear head and grid,
+trained on features of augmented train images encoded on the fly (``jepa_kit.eval.augmented``;
+all grid points share each mini-batch, ``jepa_kit.eval.probe``).
+
 - [0]: I-JEPA, Assran et al. 2023, arXiv:2301.08243
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:
+    from jepa_kit.eval.probe import BatchSource
 
 DEFAULT_LRS: tuple[float, ...] = (1e-3, 1e-2, 1e-1)
 DEFAULT_WEIGHT_DECAYS: tuple[float, ...] = (0.0, 1e-4, 1e-2)
@@ -153,4 +160,62 @@ def linear_probe(
                batch_size=batch_size, optimizer=optimizer, holdout_fraction=holdout_fraction,
                seed=seed, num_classes=num_classes, num_train=int(x.shape[0]),
                num_val=int(vx.shape[0]))
+    return out
+
+
+class Standardised(nn.Module):
+    """A zero-initialised linear layer on features standardised with a fixed mean and std."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, num_classes: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+        self.linear = nn.Linear(mean.numel(), num_classes).to(mean.device)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear((x - self.mean) / self.std)
+
+
+def augmented_linear_probe(
+    batches: BatchSource,
+    train_feats: torch.Tensor,
+    train_labels: torch.Tensor,
+    val_feats: torch.Tensor,
+    val_labels: torch.Tensor,
+    *,
+    lrs: tuple[float, ...] = DEFAULT_LRS,
+    weight_decays: tuple[float, ...] = DEFAULT_WEIGHT_DECAYS,
+    epochs: int = 100,
+    batch_size: int = 256,
+    train_indices: torch.Tensor | None = None,
+    holdout_fraction: float = 0.2,
+    num_classes: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Linear probe trained on ``batches`` (features of augmented train images), selected on
+    a hold-out of the eval-view ``train_feats`` and scored on ``val_feats``.
+
+    The standardisation comes from the eval-view features of the training rows; AdamW with a
+    cosine-decayed lr and a constant weight decay, as ``linear_probe``.
+    """
+    from jepa_kit.eval.probe import ProbeOptim, search_and_fit
+
+    if min(int(train_labels.min()), int(val_labels.min())) < 0:
+        raise ValueError("labels must be >= 0 (-1 marks an unlabelled image)")
+    x, y = train_feats.float(), train_labels.long().to(train_feats.device)
+    if num_classes is None:
+        num_classes = int(max(int(y.max()), int(val_labels.max()))) + 1
+    rows = torch.arange(y.numel()) if train_indices is None else train_indices.cpu()
+    mean, std = _standardiser(x[rows.to(x.device)])
+    base = ProbeOptim(epochs=epochs, batch_size=batch_size, final_weight_decay=None,
+                      grad_clip=None)
+    out = search_and_fit(lambda: Standardised(mean, std, num_classes), batches, (x, y),
+                         (val_feats.float().to(x.device), val_labels.long().to(x.device)),
+                         base=base, lrs=lrs, weight_decays=weight_decays,
+                         train_indices=train_indices, holdout_fraction=holdout_fraction,
+                         seed=seed)
+    out.update(epochs=epochs, batch_size=batch_size, optimizer="adamw",
+               num_classes=num_classes)
     return out

@@ -2,11 +2,11 @@
 
 Per run: the final loss (mean of the last ``last`` logged losses, which smooths the per-batch
 noise of one step), the last periodic kNN accuracy in ``metrics.jsonl`` (or the
-``eval_knn.json`` beside the run if that scored a later checkpoint), the linear probe of
-``eval_linear.json``, RankMe (mean of the last ``last`` logged values), the median img/s over
-logged steps (the median ignores the slow first steps), and the wall time from
-``finished.json``. Runs of one variant that differ only in their seed form a group: mean and
-sample standard deviation.
+``eval_knn.json`` beside the run if that scored a later checkpoint), the linear and attentive
+probes of ``eval_linear.json`` and ``eval_attentive.json``, RankMe (mean of the last ``last``
+logged values), the median img/s over logged steps (the median ignores the slow first
+steps), and the wall time from ``finished.json``. Runs of one variant that differ only in
+their seed form a group: mean and sample standard deviation.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ from jepa_kit.sweep.manifest import MANIFEST, read_manifest, variant_entries
 #: Metric key -> column title. Accuracies are fractions in [0, 1].
 BUILTIN: dict[str, str] = {
     "loss": "final loss", "knn_top1": "kNN top-1", "linear_top1": "linear top-1",
+    "attentive_top1": "attentive top-1",
     "rankme": "RankMe", "images_per_s": "img/s", "wall_s": "wall (s)",
 }
-ALIASES = {"knn": "knn_top1", "linear": "linear_top1", "img/s": "images_per_s",
-           "throughput": "images_per_s", "wall": "wall_s", "time": "wall_s"}
+ALIASES = {"knn": "knn_top1", "linear": "linear_top1", "attentive": "attentive_top1",
+           "img/s": "images_per_s", "throughput": "images_per_s", "wall": "wall_s",
+           "time": "wall_s"}
 #: Keys that differ between seeds of one variant by design, never shown as a difference.
 SEED_KEYS = {"run.seed"}
 _SEED_SUFFIX = re.compile(r"-seed\d+$")
@@ -128,9 +130,10 @@ def summarize(run_dir: Path, *, group: str, diff: list[str], seed: int | None,
     candidates = [*knn[-1:], *filter(None, [_eval_top1(run_dir, "knn")])]
     if candidates:
         metrics["knn_top1"] = max(candidates, key=lambda c: c[0])[1]
-    linear = _eval_top1(run_dir, "linear")
-    if linear is not None:
-        metrics["linear_top1"] = linear[1]
+    for protocol in ("linear", "attentive"):
+        probe = _eval_top1(run_dir, protocol)
+        if probe is not None:
+            metrics[f"{protocol}_top1"] = probe[1]
     finished = read_finished(run_dir)
     if finished is not None and "wall_s" in finished:
         metrics["wall_s"] = float(finished["wall_s"])
