@@ -36,7 +36,8 @@ class Classifier(nn.Module):
 
     def __init__(self, encoder: nn.Module, num_classes: int, *, seed: int = 0) -> None:
         super().__init__()
-        self.encoder = encoder
+        # A target encoder comes frozen (it moves by EMA only); fine-tuning trains all of it.
+        self.encoder = encoder.requires_grad_(True)
         dim = int(encoder.embed_dim)  # type: ignore[arg-type]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
