@@ -47,6 +47,9 @@ def _register_commands() -> None:
 
     for module in (recipes, plugins, run, sweep, compare, interop, evaluate, masks, data):
         module.register(app)
+    from jepa_kit.cli import diagnose
+
+    diagnose.register(app)
 
 
 _register_commands()
