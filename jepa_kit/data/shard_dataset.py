@@ -66,7 +66,9 @@ def _world_size() -> int:
 
 
 class WebDatasetShards(Dataset):
-    """Tar shards: streamed in training (``stream_layout``), indexed for feature extraction.
+    """WebDataset tar shards and their manifest, streamed in training (docs/data.md).
+
+    ``stream_layout`` tells ``build_loader`` to stream; indexing serves feature extraction.
 
     ``len()`` is the number of samples one epoch uses over all ``world_size`` processes (the
     world size of ``torch.distributed`` when it is initialised, else 1; ``build_loader`` sets
