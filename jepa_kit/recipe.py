@@ -212,9 +212,13 @@ class RecipeBase(Section):
         return self.encoder.resolved_patch_size()  # type: ignore[attr-defined, no-any-return]
 
     @property
-    def grid(self) -> tuple[int, int]:
+    def grid(self) -> tuple[int, ...]:
+        """The encoder's patch grid: (H, W), or (T, H, W) for a video encoder (whose config
+        has ``temporal_patches()``)."""
         side = self.img_size // self.patch_size
-        return (side, side)
+        temporal = getattr(self.encoder, "temporal_patches", None)  # type: ignore[attr-defined]
+        frames = temporal() if temporal is not None else None
+        return (side, side) if frames is None else (frames, side, side)
 
     @property
     def output_dir(self) -> Path:
@@ -233,6 +237,11 @@ class RecipeBase(Section):
                 )
         if "masker" in fields:
             self.masker.check_grid(self.grid)  # type: ignore[attr-defined]
+        clip = getattr(self.data, "num_frames", None)  # type: ignore[attr-defined]
+        built = getattr(getattr(self, "encoder", None), "num_frames", None)
+        if clip is not None and built is not None and built > 1 and clip != built:
+            raise ValueError(f"data.num_frames={clip} but the encoder is built for clips of "
+                             f"encoder.num_frames={built}; set them equal")
         method = registry("method").load(self.method.kind)  # type: ignore[attr-defined]
         method.check_sections({slot: getattr(self, slot) for slot in method.slots})
         which, choices = self.eval.which, method.eval_encoders  # type: ignore[attr-defined]

@@ -39,6 +39,7 @@ from jepa_kit.config import ComponentConfig
 from jepa_kit.data.base import Dataset
 from jepa_kit.data.loader import build_eval_loader
 from jepa_kit.data.transforms import EvalTransform
+from jepa_kit.data.video_transforms import VideoEvalTransform
 from jepa_kit.errors import UserError
 
 _LAST = re.compile(r"last(\d+)$")
@@ -181,7 +182,9 @@ class EvalSplits:
                 ) -> tuple[DataLoader, DataLoader]:
         """Eval-transformed, unshuffled ``(train, val)`` loaders; with ``world_size > 1`` rank
         ``r`` reads every ``world_size``-th image from ``r`` (a share, no padding)."""
-        transform = EvalTransform(self.config)  # type: ignore[arg-type]
+        transform = (VideoEvalTransform(self.config.img_size)  # type: ignore[attr-defined]
+                     if getattr(self.train, "modality", "image") == "video"
+                     else EvalTransform(self.config))  # type: ignore[arg-type]
         workers = num_workers if num_workers is not None else \
             getattr(self.config, "num_workers", 0)
         return tuple(  # type: ignore[return-value]

@@ -27,7 +27,8 @@ Two modes:
 Both modes run in bounded time. The official code redraws a sample's blocks until some context
 is left (and loops forever when a block covers the whole clip); here ``TRIES`` candidate
 placements per sample are drawn at once and the first that leaves context is taken (the same
-distribution as the redraw loop whenever one of them does); if none does, the sample's last
+distribution as the redraw loop whenever one of them does), up to ``ROUNDS`` times for the
+samples still without context; if none does, the sample's last
 blocks are dropped until context is left (with a warning). ``Config.check_grid`` refuses a
 generator whose block can cover the whole clip, so one block always leaves context.
 
@@ -39,6 +40,7 @@ conformance checks use it.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,8 +52,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from jepa_kit.maskers import blocks
 from jepa_kit.maskers.base import Masker, MaskerConfig, Masks
 
-#: Candidate placements drawn per sample and generator before blocks are dropped.
+#: Candidate placements drawn at once per sample and generator, and rounds of them for the
+#: samples still without context, before blocks are dropped.
 TRIES = 8
+ROUNDS = 4
 
 Pair = tuple[float, float]
 
@@ -216,24 +220,31 @@ class MultiBlock3DMasker(Masker):
               ) -> torch.Tensor:
         """(B, N) bool: each sample's target (the union of its blocks)."""
         size = self.block_size(gen, step, generator)
-        k, r = gen.num_blocks, TRIES
-        frames, spatial = self._boxes(size, (b, r, k), generator)  # (B, R, K, T), (.., H*W)
-        # Cells covered by some block: (B*R, T, K) @ (B*R, K, H*W), a count per cell.
-        count = torch.bmm(frames.view(b * r, k, -1).transpose(1, 2), spatial.view(b * r, k, -1))
-        covered = count.view(b, r, -1) > 0  # (B, R, N)
-        ok = ~covered.all(-1)  # (B, R): some context left
-        pick = ok.to(torch.uint8).argmax(1)  # the first candidate that leaves context
-        target = covered[torch.arange(b), pick]  # (B, N)
-        failed = (~ok.any(1)).nonzero().flatten().tolist()
-        for i in failed:  # rare: drop candidate 0's last blocks until context is left
-            prefix = (frames[i, 0, :, :, None] * spatial[i, 0, :, None, :]).flatten(1)
-            prefix = prefix.cumsum(0) > 0  # (K, N): blocks 0..j
+        k, r, n = gen.num_blocks, TRIES, math.prod(self.grid3)
+        target = torch.zeros(b, n, dtype=torch.bool)
+        pending = torch.arange(b)
+        for _ in range(ROUNDS):  # rounds redraw only the samples still without context
+            p = pending.numel()
+            frames, spatial = self._boxes(size, (p, r, k), generator)  # (P, R, K, T), (.., H*W)
+            # Cells covered by some block: (P*R, T, K) @ (P*R, K, H*W), a count per cell.
+            count = torch.bmm(frames.view(p * r, k, -1).transpose(1, 2),
+                              spatial.view(p * r, k, -1))
+            covered = count.view(p, r, n) > 0
+            ok = ~covered.all(-1)  # (P, R): some context left
+            pick = ok.to(torch.uint8).argmax(1)  # the first candidate that leaves context
+            done = ok.any(1)
+            target[pending[done]] = covered[done.nonzero().flatten(), pick[done]]
+            frames, spatial, pending = frames[~done], spatial[~done], pending[~done]
+            if pending.numel() == 0:
+                return target
+        for j, i in enumerate(pending.tolist()):  # drop candidate 0's last blocks
+            prefix = (frames[j, 0, :, :, None] * spatial[j, 0, :, None, :]).flatten(1)
+            prefix = prefix.cumsum(0) > 0  # (K, N): the union of blocks 0..k
             first_full = int(prefix.all(1).to(torch.uint8).argmax())
             target[i] = prefix[first_full - 1]  # one block never covers all (check_grid)
-        if failed:
-            warnings.warn(f"multiblock3d masker: {len(failed)} of {b} samples left no context "
-                          f"in {TRIES} placements of {k} blocks; their last blocks were dropped",
-                          stacklevel=3)
+        warnings.warn(f"multiblock3d masker: {pending.numel()} of {b} samples left no context "
+                      f"in {ROUNDS * TRIES} placements of {k} blocks of {size}; their last "
+                      "blocks were dropped", stacklevel=3)
         return target
 
     def _cut(self, mask: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:

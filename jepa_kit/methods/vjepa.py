@@ -88,15 +88,15 @@ def vjepa_forward(encoder: nn.Module, predictor: nn.Module, target_encoder: nn.M
                       (blocks * b, kt, h.shape[-1]))
         t = apply_masks(h, m.targets)  # (M*B, Kt, D), block-major like the predictions
         losses.append(feature_loss(p.float(), t, loss_exp))
-        predictions.append(p.detach().reshape(-1, p.shape[-1]))
-        targets.append(t.reshape(-1, t.shape[-1]))
+        predictions.append(p.detach())
+        targets.append(t)
         metrics[f"loss_mask{g}"] = losses[-1].detach()
         metrics[f"context_len{g}"] = int(kc)
         metrics[f"target_len{g}"] = int(kt)
     # 4. Averaged over generators, as the official loss_fn.
     loss = torch.stack(losses).sum() / len(groups)
-    return StepOutput(loss, metrics, features=h, predictions=torch.cat(predictions),
-                      targets=torch.cat(targets))
+    # The prediction monitors read (rows, Kt, D): generator 0's (lengths differ across them).
+    return StepOutput(loss, metrics, features=h, predictions=predictions[0], targets=targets[0])
 
 
 class VJEPA(Method):
@@ -111,7 +111,7 @@ class VJEPA(Method):
 
     slots: ClassVar[dict[str, str | None]] = {
         "encoder": "vit_video", "predictor": "vit_video_predictor", "masker": "multiblock3d",
-        "target_updater": "ema", "views": "single",
+        "target_updater": "ema", "views": "video_clip",
     }
     eval_encoders: ClassVar[dict[str, str]] = {"target": "target_encoder", "context": "encoder"}
 

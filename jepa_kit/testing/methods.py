@@ -17,7 +17,7 @@ from PIL import Image
 from torch import nn
 
 from jepa_kit.encoders.base import Encoder
-from jepa_kit.registry import GROUPS
+from jepa_kit.registry import GROUPS, registry
 from jepa_kit.testing.base import (
     ConfigLike,
     check_config,
@@ -33,6 +33,9 @@ from jepa_kit.testing.base import (
 #: Data of the method check: a few synthetic images, drawn in the main process.
 _DATA = {"kind": "synthetic", "img_size": 64, "train_size": 16, "val_size": 4,
          "native_size": 64, "num_workers": 0}
+#: Data of the method check when its views take clips (modality "video").
+_VIDEO_DATA = {"kind": "synthetic_video", "img_size": 32, "train_size": 16, "val_size": 4,
+               "num_frames": 4, "native_size": 32, "num_workers": 0}
 
 
 def _recipe(cls: type, cfg: Any, sections: Mapping[str, Mapping[str, Any]] | None,
@@ -62,6 +65,9 @@ def _recipe(cls: type, cfg: Any, sections: Mapping[str, Mapping[str, Any]] | Non
         small = small_config(slot, kind) or {}
         raw[slot] = {"kind": kind, **small, **body}
     expect(not given, f"{who}: sections {sorted(given)} are not slots of the method")
+    views = raw.get("views", {}).get("kind")
+    if views and getattr(registry("views").load(views), "modality", "image") == "video":
+        raw["data"] = dict(_VIDEO_DATA)
     return validate_recipe(raw, f"<check_method {label(cls)}>")
 
 

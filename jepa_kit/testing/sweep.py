@@ -82,6 +82,10 @@ SMALL_CONFIGS: dict[tuple[str, str], SmallConfig] = {
     ("encoder", "timm"): {"model_name": "vit_tiny_patch16_224", "patch_size": 8,
                           "model_kwargs": {"depth": 1, "embed_dim": 48, "num_heads": 2}},
     ("predictor", "vit_predictor"): {"embed_dim": 32, "depth": 1},
+    ("encoder", "vit_video"): {"size": "tiny", "embed_dim": 48, "depth": 1,
+                               "num_heads": 2, "patch_size": 8, "num_frames": 1},
+    ("predictor", "vit_video_predictor"): {"embed_dim": 32, "depth": 1,
+                                         "num_mask_tokens": 1},
     ("masker", "multiblock"): {"min_keep": 4},
     ("dataset", "synthetic"): {"train_size": 8, "val_size": 4, "native_size": 16,
                                "img_size": 32, "num_workers": 0},
@@ -93,6 +97,13 @@ SMALL_CONFIGS: dict[tuple[str, str], SmallConfig] = {
     ("views", "multicrop"): {"num_local": 2, "local_size": 16},
     ("projector", "mlp"): {"hidden_dim": 32, "out_dim": 16},
     ("method", "lejepa"): {"num_slices": 32},
+}
+
+#: method -> options of its slot sections in the method check (V-JEPA: the video encoder
+#: built for the check's 4-frame clips; its own encoder check runs its 1-frame image mode;
+#: one mask token per masker generator, where the predictor check calls one).
+METHOD_SECTIONS: dict[str, Mapping[str, Mapping[str, Any]]] = {
+    "vjepa": {"encoder": {"num_frames": 4}, "predictor": {"num_mask_tokens": 2}},
 }
 
 #: The grid maskers are checked on (quickstart: 32 px images, 4 px patches).
@@ -145,7 +156,7 @@ def check_component(kind: str, name: str, config: ConfigLike = None, *,
     elif kind == "dataset":
         check_dataset(cls, config, name=name)
     elif kind == "method":
-        check_method(cls, config, name=name)
+        check_method(cls, config, name=name, sections=METHOD_SECTIONS.get(name))
     elif kind == "views":
         check_views(cls, config, name=name)
     elif kind == "projector":
