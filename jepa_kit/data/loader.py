@@ -7,6 +7,9 @@ resumed run skips the consumed batches without reading them, and the same ``Data
 persistent workers) is reused across epochs: ``set_epoch(loader, epoch, start_batch)`` before
 each ``iter(loader)``. That works because a DataLoader iterates its batch sampler in the main
 process and only sends indices to the workers.
+
+A streamed dataset (tar shards) gets a loader of its own with the same use and the same seeds:
+``jepa_kit.data.stream`` says how its order, split over ranks and workers, and resume work.
 """
 
 from __future__ import annotations

@@ -178,8 +178,9 @@ def iter_shard(url: str) -> Iterator[dict[str, Any]]:
         files = tar_file_expander([{"url": url, "stream": stream}], eof_value=None)
         yield from group_by_keys(files)
     except (tarfile.TarError, OSError, ValueError) as exc:
-        raise DataError(f"cannot read shard {url}: {type(exc).__name__}: {exc.args[0]} "
-                        "(the tar file is damaged; write the shards again)") from exc
+        reason = str(exc.args[0]) if exc.args else str(exc)  # WebDataset appends context
+        raise DataError(f"cannot read shard {url}: {type(exc).__name__}: {reason} (the tar "
+                        "file is damaged; write the shards again)") from exc
     finally:
         stream.close()
 

@@ -253,3 +253,39 @@ def test_validation_split_needs_val_root(tmp_path: Path) -> None:
         WebDatasetShards(config, train=False)
     val = WebDatasetShards(config.model_copy(update={"val_root": str(root)}), train=False)
     assert len(val) == 36 and val[35][1] in (0, 1, 2)
+
+
+def test_shard_cli_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["data", "shard", str(tmp_path / "missing"), "--out", str(tmp_path / "out")])
+    assert done.value.code == 2
+    assert "IMAGE_FOLDER" in capsys.readouterr().err
+
+
+def test_errors_in_workers_name_the_sample(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"cannot read sample '\d{8}' of shard .*\.tar"):
+        batches(dataset(shards(tmp_path, broken=2)), num_workers=2)
+
+
+def test_feature_extraction_reads_shards_by_index(tmp_path: Path) -> None:
+    import numpy as np
+    import torch
+
+    from jepa_kit.data.loader import build_eval_loader
+    from jepa_kit.data.shard_dataset import WebDatasetShards, WebDatasetShardsConfig
+
+    root = shards(tmp_path)
+    config = WebDatasetShardsConfig(root=str(root), val_root=str(root), img_size=32)
+    val = WebDatasetShards(config, train=False)
+
+    def to_tensor(image: object) -> torch.Tensor:
+        return torch.from_numpy(np.array(image)).permute(2, 0, 1).float()
+
+    parts = [list(build_eval_loader(val, to_tensor, batch_size=5, rank=r, world_size=2,
+                                    num_workers=w)) for r, w in ((0, 2), (1, 0))]
+    labels = [torch.cat([lab for _, lab in part]) for part in parts]
+    assert [len(x) for x in labels] == [18, 18]
+    expected = [val[i][1] for i in range(36)]
+    assert labels[0].tolist() == expected[0::2] and labels[1].tolist() == expected[1::2]
+    first = parts[0][0][0][0]
+    assert torch.equal(first, to_tensor(val[0][0]))
