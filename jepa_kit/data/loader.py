@@ -285,8 +285,8 @@ def build_loader(
     ``persistent_workers`` defaults to ``num_workers > 0``: the workers (and the dataset copy
     each holds) live for the whole run instead of being forked again every epoch.
 
-    A dataset with a ``stream_layout`` method (``webdataset`` shards) is streamed instead: the
-    loader is a ``jepa_kit.data.stream.StreamLoader`` with the same use (``jepa_kit.data.stream``
+    A dataset with a ``stream_layout`` method (``webdataset`` shards) is streamed instead, by a
+    ``jepa_kit.data.stream_loader.StreamLoader`` used the same way (``jepa_kit.data.stream``
     says how shards split over ranks and workers and how a resume skips what was read).
     """
     if hasattr(dataset, "stream_layout"):
@@ -320,7 +320,8 @@ def build_loader(
 def _stream_loader(dataset: Any, views: Callable, collate: Collator, *, batch_size: int,
                    seed: int, epoch: int, rank: int, world_size: int, start_batch: int,
                    num_workers: int, pin_memory: bool, prefetch_factor: int | None) -> Any:
-    from jepa_kit.data.stream import StreamLoader, StreamSamples
+    from jepa_kit.data.stream import StreamSamples
+    from jepa_kit.data.stream_loader import StreamLoader
 
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
@@ -343,7 +344,7 @@ def _stream_loader(dataset: Any, views: Callable, collate: Collator, *, batch_si
 
 def set_epoch(loader: DataLoader, epoch: int, start_batch: int = 0) -> None:
     """Point a ``build_loader`` loader at ``epoch``; call before ``iter(loader)``."""
-    from jepa_kit.data.stream import StreamLoader
+    from jepa_kit.data.stream_loader import StreamLoader
 
     if isinstance(loader, StreamLoader):
         loader.set_epoch(epoch, start_batch)

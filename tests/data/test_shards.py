@@ -289,3 +289,20 @@ def test_feature_extraction_reads_shards_by_index(tmp_path: Path) -> None:
     assert labels[0].tolist() == expected[0::2] and labels[1].tolist() == expected[1::2]
     first = parts[0][0][0][0]
     assert torch.equal(first, to_tensor(val[0][0]))
+
+
+def test_leaving_a_loop_early_stops_the_batching_thread(tmp_path: Path) -> None:
+    import gc
+    import threading
+
+    from jepa_kit.data.loader import Collator, build_loader
+    from tests.data.shard_helpers import index_views
+
+    loader = build_loader(dataset(shards(tmp_path)), index_views, Collator(None, 0),
+                          batch_size=4, seed=0, num_workers=2)
+    for batch in loader:
+        assert len(batch) == 4
+        break
+    gc.collect()
+    assert not [t for t in threading.enumerate() if t.name == "jepa-kit-stream-batches"]
+    assert len(list(loader)) == 9  # and the loader iterates again from the start
