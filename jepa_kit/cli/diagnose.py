@@ -16,6 +16,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from jepa_kit import __version__
 from jepa_kit.atomic import atomic_write
@@ -177,7 +178,7 @@ def _print(report: dict[str, Any], target: Path, missing: str | None) -> None:
     else:
         out.print(f"  prediction-error map: not applicable: {p['reason']}")
     if missing:
-        out.print(f"[bold yellow]note:[/] {missing}")
+        out.print(f"[bold yellow]note:[/] {escape(missing)}")
     out.print(f"wrote {target / 'diagnose.json'}" + ("" if missing else
                                                       f" and {target / 'diagnose.png'}"))
 
