@@ -55,14 +55,20 @@ class StepConfig:
     pred_depth: int
     precision: str = "fp32"
     batch: int = 16
+    targets: str = "per_block"  # predictor.targets
+    masker_mode: str = "uniform"  # masker.mode; "reference": the official collator's
 
     @property
     def label(self) -> str:
+        # Only non-default switches are named, so the baseline's keys stay what they were.
+        extra = "".join(f" {v}" for v, default in ((self.targets, "per_block"),
+                                                   (self.masker_mode, "uniform"))
+                        if v != default)
         if self.size == "quickstart":
-            return f"quickstart {self.precision} b{self.batch}"
+            return f"quickstart {self.precision} b{self.batch}{extra}"
         short = {"tiny": "T", "small": "S", "base": "B", "large": "L", "huge": "H"}[self.size]
         return (f"ViT-{short}/{self.patch} {self.img}px pred{self.pred_depth} "
-                f"{self.precision} b{self.batch}")
+                f"{self.precision} b{self.batch}{extra}")
 
 
 @dataclass(frozen=True)
@@ -94,14 +100,18 @@ def recipe_for(cfg: StepConfig) -> Any:
 
         return load_recipe(REPO / "recipes" / "quickstart.toml",
                            [f"train.precision={cfg.precision!r}",
-                            f"train.batch_size={cfg.batch}"])
+                            f"train.batch_size={cfg.batch}",
+                            f"predictor.targets={cfg.targets!r}",
+                            f"masker.mode={cfg.masker_mode!r}"])
     grid = cfg.img // cfg.patch
     return validate_recipe({
         "data": {"kind": "synthetic", "img_size": cfg.img},
         "encoder": {"kind": "vit", "size": cfg.size, "patch_size": cfg.patch},
-        "predictor": {"kind": "vit_predictor", "embed_dim": 384, "depth": cfg.pred_depth},
+        "predictor": {"kind": "vit_predictor", "embed_dim": 384, "depth": cfg.pred_depth,
+                      "targets": cfg.targets},
         # min_keep 10 is the reference's at 224 px; an 8x8 grid needs 4 (see the masker).
-        "masker": {"kind": "multiblock", "num_targets": 4, "target_scale": [0.15, 0.2],
+        "masker": {"kind": "multiblock", "mode": cfg.masker_mode, "num_targets": 4,
+                   "target_scale": [0.15, 0.2],
                    "context_scale": [0.85, 1.0], "min_keep": 10 if grid >= 14 else 4},
         "train": {"batch_size": cfg.batch, "precision": cfg.precision},
     }, f"<benchmark {cfg.label}>")

@@ -22,7 +22,8 @@ def run_module(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.mark.parametrize("script", ["run.py", "bench_step.py", "bench_masker.py",
-                                    "bench_data.py", "bench_memory.py", "bench_levers.py"])
+                                    "bench_data.py", "bench_memory.py", "bench_levers.py",
+                                    "bench_reference.py", "bench_targets.py"])
 def test_every_script_has_working_help(script: str) -> None:
     proc = subprocess.run([sys.executable, str(BENCH / script), "--help"],
                           capture_output=True, text=True, timeout=120)
@@ -60,3 +61,73 @@ def test_shipped_baseline_names_its_machine() -> None:
     baseline = json.loads(Path(BENCH / "baseline.json").read_text())
     assert baseline["machine_class"] and baseline["metrics"]
     assert all({"value", "higher_is_better"} <= set(m) for m in baseline["metrics"].values())
+
+
+@pytest.fixture
+def bench(monkeypatch: pytest.MonkeyPatch):
+    """Import a benchmark script as a module (they import their neighbours by name)."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    import importlib
+
+    return importlib.import_module
+
+
+def test_bench_reference_skips_cleanly_without_the_official_tree() -> None:
+    env = {k: v for k, v in __import__("os").environ.items() if k != "IJEPA_OFFICIAL"}
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_reference.py"), "--quick"],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=BENCH)
+    assert proc.returncode == 0, proc.stderr
+    assert "IJEPA_OFFICIAL is not set, skipped" in proc.stdout
+    assert "ms_per_step" not in proc.stdout  # nothing was measured
+
+
+def test_bench_reference_refuses_a_folder_without_the_official_code(tmp_path: Path) -> None:
+    env = {**__import__("os").environ, "IJEPA_OFFICIAL": str(tmp_path)}
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_reference.py"), "--quick"],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=BENCH)
+    assert proc.returncode == 1
+    assert f"IJEPA_OFFICIAL={tmp_path}: no src/helper.py there" in proc.stderr
+
+
+def test_ratio_rows_arithmetic(bench) -> None:
+    ratio_rows = bench("bench_reference").ratio_rows
+    times = {"official fp32": [1.0, 3.0, 2.0], "jepa-kit fp32": [1.0, 1.2, 0.8],
+             "jepa-kit bf16": [0.5, 0.4, 0.6, 0.7]}
+    rows = {r["variant"]: r for r in ratio_rows("cfg", times)}
+    assert rows["official fp32"]["ms_per_step"] == pytest.approx(2000.0)
+    assert rows["official fp32"]["vs_official"] == pytest.approx(1.0)
+    assert rows["jepa-kit fp32"]["ms_per_step"] == pytest.approx(1000.0)
+    assert rows["jepa-kit fp32"]["vs_official"] == pytest.approx(2.0)
+    assert rows["jepa-kit bf16"]["ms_per_step"] == pytest.approx(550.0)  # median of four
+    assert rows["jepa-kit bf16"]["vs_official"] == pytest.approx(2.0 / 0.55)
+    assert rows["jepa-kit bf16"]["steps"] == 4
+    assert rows["jepa-kit fp32"]["spread"] == pytest.approx(0.4)  # (1.2 - 0.8) / 1.0
+    alone = ratio_rows("cfg", {"a": [1.0]}, None)
+    assert alone[0]["vs_official"] is None and alone[0]["config"] == "cfg"
+    other = ratio_rows("cfg", {"per_block": [2.0], "joint": [1.0]}, "per_block",
+                       column="vs_per_block")
+    assert [r["vs_per_block"] for r in other] == [pytest.approx(1.0), pytest.approx(2.0)]
+
+
+def test_interleave_warms_each_variant_then_alternates_the_order(bench) -> None:
+    interleave = bench("bench_reference").interleave
+    calls: list[tuple[str, int]] = []
+    variants = {name: (lambda m, n=name: calls.append((n, m))) for name in ("a", "b")}
+    times = interleave(variants, [1, 2], rounds=2)
+    assert calls[:4] == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]  # untimed warm-up
+    assert calls[4:] == [("a", 1), ("b", 1), ("a", 2), ("b", 2),
+                         ("b", 1), ("a", 1), ("b", 2), ("a", 2)]
+    assert {k: len(v) for k, v in times.items()} == {"a": 4, "b": 4}
+
+
+def test_official_masks_layout(bench) -> None:
+    import torch
+
+    from jepa_kit.maskers.base import Masks
+
+    official_masks = bench("bench_reference").official_masks
+    targets = torch.arange(2 * 3 * 4).view(2, 3, 4)
+    enc, pred = official_masks(Masks(context=torch.zeros(3, 5, dtype=torch.long),
+                                     targets=targets))
+    assert len(enc) == 1 and enc[0].shape == (3, 5)
+    assert len(pred) == 2 and torch.equal(pred[1], targets[1])
