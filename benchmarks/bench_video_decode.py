@@ -12,8 +12,10 @@ written with PyAV into a temporary folder, then clips are read from it the way
   mode, FFmpeg's automatic thread count), when torchcodec and FFmpeg's shared libraries load;
   else the reason it did not.
 
-Settings: V-JEPA's clip (16 frames, frame step 4) from a 224 px, 128-frame video, and the
-quickstart's (8 frames, step 2) from a 32 px, 32-frame one. One process, torch on one thread;
+Settings: V-JEPA's clip (16 frames, frame step 4) from a 224 px video of 128 frames (5 s, one
+keyframe: every clip decodes from the start) and of 750 frames (30 s, a keyframe every 50
+frames: a clip decodes from the keyframe before it), and the quickstart's (8 frames, step 2)
+from a 32 px, 32-frame one. One process, torch on one thread;
 FFmpeg may use several threads for one file (``thread_type = "AUTO"``). Multiply by
 ``data.num_workers`` for a loader's ceiling on a machine with that many free cores.
 """
@@ -44,10 +46,12 @@ class Setting:
     num_frames: int
     frame_step: int
     img_size: int  # the view's side
+    keyframe_interval: int | None = None  # None: x264's default (250 frames)
 
 
 SETTINGS = (
-    Setting("V-JEPA 224 px 16x4", 224, 128, 16, 4, 224),
+    Setting("V-JEPA 224 px 16x4, 5 s", 224, 128, 16, 4, 224),
+    Setting("V-JEPA 224 px 16x4, 30 s, keyframe/2 s", 224, 750, 16, 4, 224, 50),
     Setting("quickstart 32 px 8x2", 32, 32, 8, 2, 32),
 )
 
@@ -56,8 +60,8 @@ def make_video(folder: Path, setting: Setting) -> Path:
     grey = draw_clip(0, setting.side, setting.video_frames, np.random.default_rng(0))
     tint = np.array([1.0, 0.8, 0.6])[None, :, None, None]  # colour, so chroma is not flat
     frames = (grey.astype(np.float32) * tint).astype(np.uint8)
-    path = folder / f"{setting.side}px.mp4"
-    write_video(path, frames, crf=23)
+    path = folder / f"{setting.side}px_{setting.video_frames}.mp4"
+    write_video(path, frames, crf=23, keyframe_interval=setting.keyframe_interval)
     return path
 
 

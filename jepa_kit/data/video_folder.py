@@ -21,7 +21,7 @@ from pydantic import Field
 
 from jepa_kit.data.base import Dataset, DatasetConfig
 from jepa_kit.data.image_folder import MAX_CONSECUTIVE_SKIPS, _class_dirs, _holdout, _images_under
-from jepa_kit.data.video_decode import VideoReadError, count_frames, import_av, read_frames
+from jepa_kit.data.video_decode import VideoReadError, import_av, read_clip
 from jepa_kit.data.video_sampling import clip_indices, clip_span
 from jepa_kit.errors import UserError
 
@@ -145,18 +145,22 @@ class VideoFolder(Dataset):
         file when it cannot be read, or is short and ``short_videos`` is not ``pad``."""
         cfg = self.config
         path, label = self.videos[index // cfg.num_clips]
-        try:
-            frames = count_frames(path)
-            span = clip_span(cfg.num_frames, cfg.frame_step)
+        span = clip_span(cfg.num_frames, cfg.frame_step)
+
+        def pick(frames: int) -> list[int]:
             if frames < span and cfg.short_videos != "pad":
                 hint = "" if cfg.short_videos == "skip" else (
                     " (data.short_videos = \"pad\" repeats its last frame, \"skip\" skips it)")
                 raise VideoDataError(path, f"it has {frames} frames, fewer than data.num_frames "
                                      f"* data.frame_step = {span}", hint, short=True)
-            indices = clip_indices(frames, cfg.num_frames, cfg.frame_step,
-                                   num_clips=cfg.num_clips, clip=index % cfg.num_clips,
-                                   generator=generator)
-            return read_frames(path, indices), label
+            if frames == 0:
+                raise VideoReadError("it holds no video frames")
+            return clip_indices(frames, cfg.num_frames, cfg.frame_step,
+                                num_clips=cfg.num_clips, clip=index % cfg.num_clips,
+                                generator=generator)
+
+        try:
+            return read_clip(path, pick)[0], label
         except VideoReadError as exc:
             raise VideoDataError(path, str(exc)) from exc
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from jepa_kit.data import video_decode
 from jepa_kit.data.loader import Collator, build_loader
 from jepa_kit.data.video_decode import count_frames, read_frames, write_video
 from jepa_kit.data.video_folder import VideoDataError, VideoFolder
@@ -60,6 +61,24 @@ def test_decode_reads_the_asked_frames(folder: Path) -> None:
     clip = read_frames(path, [5, 0, 23, 5])
     assert clip.shape == (4, 3, SIDE, SIDE) and clip.dtype == torch.uint8
     assert frame_ids(clip) == [5, 0, 23, 5]
+
+
+def test_seeking_to_a_keyframe_gives_what_a_full_decode_gives(tmp_path: Path) -> None:
+    path = tmp_path / "gop.mp4"
+    write_video(path, coded(40), keyframe_interval=6)
+    full = read_frames(path, list(range(40)))
+    assert frame_ids(full) == list(range(40))
+    for indices in ([30, 31, 35], [39], [13, 2, 27, 27], [6, 12, 18]):
+        assert torch.equal(read_frames(path, indices), full[indices])
+    container, stream = video_decode._open(path)
+    try:
+        index = video_decode._Index(container, stream)
+        assert index.count == 40 and len(index.keyframes) > 4  # something to seek to
+        index.pts = None  # no timestamps: decoded from the start and counted
+        assert torch.equal(video_decode._decode(container, stream, index, [33, 5]),
+                           full[[33, 5]])
+    finally:
+        container.close()
 
 
 def test_items_are_the_sampled_frames(folder: Path) -> None:
