@@ -320,7 +320,7 @@ def build_loader(
 def _stream_loader(dataset: Any, views: Callable, collate: Collator, *, batch_size: int,
                    seed: int, epoch: int, rank: int, world_size: int, start_batch: int,
                    num_workers: int, pin_memory: bool, prefetch_factor: int | None) -> Any:
-    from jepa_kit.data.stream import StreamSamples
+    from jepa_kit.data.stream import StreamBatches
     from jepa_kit.data.stream_loader import StreamLoader
 
     if not 0 <= rank < world_size:
@@ -330,15 +330,16 @@ def _stream_loader(dataset: Any, views: Callable, collate: Collator, *, batch_si
     dataset.world_size = world_size  # so len(dataset) is this layout's epoch
     layout = dataset.stream_layout(world_size)
     layout.check("data.root")
-    num_batches = batches_per_epoch(layout.samples_per_epoch, batch_size, world_size)
-    if num_batches == 0:
+    batches = StreamBatches(dataset, views, collate, seed=seed, rank=rank, world_size=world_size,
+                            batch_size=batch_size)
+    # The trainer counts batches_per_epoch(len(dataset), ...): the same number by construction.
+    assert batches.num_batches == batches_per_epoch(len(dataset), batch_size, world_size)
+    if batches.num_batches == 0:
         raise ValueError(
             f"the shards give each of {world_size} rank(s) {layout.samples_per_rank} samples an "
             f"epoch, no full batch of {batch_size}; lower train.batch_size or use more data")
-    samples = StreamSamples(dataset, views, seed=seed, rank=rank, world_size=world_size,
-                            batch_size=batch_size, num_batches=num_batches)
-    samples.set_epoch(epoch, start_batch)
-    return StreamLoader(samples, collate, num_workers=num_workers, pin_memory=pin_memory,
+    batches.set_epoch(epoch, start_batch)
+    return StreamLoader(batches, collate, num_workers=num_workers, pin_memory=pin_memory,
                         prefetch_factor=prefetch_factor)
 
 

@@ -13,12 +13,14 @@ an epoch's shards. Per epoch ``e``:
   beyond ``L`` (at most one shard plus the count differences) is left out that epoch; which
   samples those are changes from epoch to epoch.
 
-Sample ``i`` of a rank's epoch is sample ``i // V`` of its stream ``i % V``; batch ``b`` holds
-samples ``b B .. (b + 1) B - 1``. A DataLoader worker ``w`` of ``N`` reads the streams
-``s = w (mod N)`` (``N`` must divide ``V``) and makes the samples ``i = w (mod N)``, which is
-exactly the order in which the DataLoader takes items from its workers: the order does not
-depend on the number of workers. A resume at batch ``k`` skips, in each stream, the shards
-consumed whole without opening them, and reads the partly consumed one without decoding.
+With ``B`` the batch size, batch ``b < V floor(L / B)`` of a rank is the next ``B`` samples of
+its stream ``b mod V``; the last ``floor(V (L mod B) / B)`` batches are the streams' remainders
+in stream order. That makes ``floor(V L / B)`` batches, what ``batches_per_epoch`` gives for
+``len(dataset) = W V L``. A DataLoader worker ``w`` of ``N`` reads the streams ``s = w (mod N)``
+(``N`` must divide ``V``) and collates their whole batches, which is exactly the order in which
+the DataLoader takes items from its workers: the order does not depend on the number of
+workers. A resume at batch ``k`` skips, in each stream, the shards consumed whole without
+opening them, and reads the partly consumed one without decoding.
 """
 
 from __future__ import annotations
@@ -206,23 +208,29 @@ def _pull(raw: Iterator[tuple[int, dict, str]]) -> tuple[int, dict, str, Any] | 
     return None if item is None else (*item, None)
 
 
-class StreamSamples(torch.utils.data.IterableDataset):
-    """One rank's samples of one epoch as ``(views, label, step, epoch, skipped, names)``,
-    the items ``loader.Collator`` batches; run by DataLoader workers (or the main process).
+class StreamBatches(torch.utils.data.IterableDataset):
+    """One rank's batches of one epoch, made by DataLoader workers (or the main process).
 
-    ``set_epoch(epoch, start_batch)`` before each ``iter``: workers are started per iteration
-    and receive this object with the epoch set.
+    Items are ``("batch", Batch)``, a whole batch of one stream collated in the worker, or
+    ``("rest", samples)``, a stream's last ``L mod B`` samples (``loader.Sample`` tuples, step
+    set), which ``StreamLoader`` batches across streams. ``set_epoch(epoch, start_batch)``
+    before each ``iter``: workers are started per iteration and receive this object.
     """
 
-    def __init__(self, dataset: Any, views: Callable, *, seed: int, rank: int, world_size: int,
-                 batch_size: int, num_batches: int) -> None:
+    def __init__(self, dataset: Any, views: Callable, collate: Callable, *, seed: int,
+                 rank: int, world_size: int, batch_size: int) -> None:
         self.dataset = dataset
         self.views = views
+        self.collate = collate
         self.seed = seed
         self.rank = rank
         self.layout: StreamLayout = dataset.stream_layout(world_size)
         self.batch_size = batch_size
-        self.num_batches = num_batches
+        length, v = self.layout.stream_length, self.layout.streams
+        #: Whole batches of one stream each, then batches of the streams' remainders.
+        self.full_batches = v * (length // batch_size)
+        self.rest_batches = v * (length % batch_size) // batch_size
+        self.num_batches = self.full_batches + self.rest_batches  # floor(V L / B)
         self.epoch, self.start_batch = 0, 0
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
@@ -230,28 +238,59 @@ class StreamSamples(torch.utils.data.IterableDataset):
             raise ValueError(f"start_batch {start_batch} is not in [0, {self.num_batches}]")
         self.epoch, self.start_batch = epoch, start_batch
 
-    def __iter__(self) -> Iterator[tuple]:
-        from jepa_kit.data.loader import _AUGMENT_TAG, _seeded
-
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
         info = torch.utils.data.get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
-        v, epoch, bs = self.layout.streams, self.epoch, self.batch_size
-        first, end = self.start_batch * bs, self.num_batches * bs
-        plan = self.layout.epoch_streams(self.seed, epoch)
-        cfg = self.dataset.config
+        v, bs, first = self.layout.streams, self.batch_size, self.start_batch
+        per_stream, rem = divmod(self.layout.stream_length, bs)
+        first_step = self.epoch * self.num_batches
+        # The DataLoader takes item q from worker q mod N: item q is batch first + q, then
+        # stream s's remainder is item full_batches - first + s. N divides V (and so
+        # full_batches), so both rules give worker w the streams s = base + w (mod N).
+        base = min(first, self.full_batches)
         streams: dict[int, Iterator] = {}
-        for i in range(first + worker, end, workers):
-            s = i % v
-            if s not in streams:
-                read = functools.partial(raw_stream, self.dataset.manifest,
-                                         plan[self.rank * v + s], seed=self.seed, epoch=epoch,
-                                         buffer=cfg.shuffle_buffer)
-                streams[s] = decoded_stream(read(skip=i // v), cfg.skip_corrupt,
-                                            restart=functools.partial(read, skip=0))
-            found = next(streams[s], None)
-            if found is None:  # cannot happen when the manifest is right: counts are checked
-                raise UserError(f"stream {s} of rank {self.rank} ended before sample {i // v}")
-            index, image, label, names = found
-            views = self.views(image, _seeded(_AUGMENT_TAG, self.seed, epoch, index))
-            yield views, label, epoch * self.num_batches + i // bs, epoch, len(names), names
 
+        def read(s: int, skip: int) -> Iterator:
+            if s not in streams:
+                streams[s] = self._stream(s, skip)
+            return streams[s]
+
+        for b in range(first + (worker - first + base) % workers, self.full_batches, workers):
+            s = b % v
+            stream = read(s, (b // v) * bs)
+            yield "batch", self.collate([self._sample(stream, first_step + b) for _ in range(bs)])
+        done_rest = max(0, first - self.full_batches)
+        if self.rest_batches <= done_rest:
+            return
+        for s in range(v):
+            if (s - base) % workers != worker:
+                continue
+            stream = read(s, per_stream * bs)
+            samples = []
+            for t in range(rem):
+                j = (s * rem + t) // bs  # which remainder batch
+                if j >= self.rest_batches:
+                    break
+                sample = self._sample(stream, first_step + self.full_batches + j)
+                if j >= done_rest:
+                    samples.append(sample)
+            yield "rest", samples
+
+    def _stream(self, s: int, skip: int) -> Iterator:
+        cfg = self.dataset.config
+        shards = self.layout.epoch_streams(self.seed, self.epoch)[self.rank * self.layout.streams
+                                                                  + s]
+        read = functools.partial(raw_stream, self.dataset.manifest, shards, seed=self.seed,
+                                 epoch=self.epoch, buffer=cfg.shuffle_buffer)
+        return decoded_stream(read(skip=skip), cfg.skip_corrupt,
+                              restart=functools.partial(read, skip=0))
+
+    def _sample(self, stream: Iterator, step: int) -> tuple:
+        from jepa_kit.data.loader import _AUGMENT_TAG, _seeded
+
+        found = next(stream, None)
+        if found is None:  # cannot happen when the manifest is right: counts are checked
+            raise UserError(f"a stream of rank {self.rank} ended early; check the manifest")
+        index, image, label, names = found
+        views = self.views(image, _seeded(_AUGMENT_TAG, self.seed, self.epoch, index))
+        return views, label, step, self.epoch, len(names), names

@@ -291,10 +291,7 @@ def test_feature_extraction_reads_shards_by_index(tmp_path: Path) -> None:
     assert torch.equal(first, to_tensor(val[0][0]))
 
 
-def test_leaving_a_loop_early_stops_the_batching_thread(tmp_path: Path) -> None:
-    import gc
-    import threading
-
+def test_leaving_a_loop_early_and_iterating_again(tmp_path: Path) -> None:
     from jepa_kit.data.loader import Collator, build_loader
     from tests.data.shard_helpers import index_views
 
@@ -303,6 +300,21 @@ def test_leaving_a_loop_early_stops_the_batching_thread(tmp_path: Path) -> None:
     for batch in loader:
         assert len(batch) == 4
         break
-    gc.collect()
-    assert not [t for t in threading.enumerate() if t.name == "jepa-kit-stream-batches"]
-    assert len(list(loader)) == 9  # and the loader iterates again from the start
+    assert len(list(loader)) == 9  # the loader iterates again from the start
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create 4 worker")
+def test_remainder_batches_in_any_worker_layout_and_on_resume(tmp_path: Path) -> None:
+    # 9 shards of 4 on 4 streams: each stream takes 8 samples, 2 whole batches of 3 and a
+    # remainder of 2; the 4 remainders (8 samples) give 2 more batches: 10 in all.
+    data = dataset(shards(tmp_path, shard_size=4), streams=4)
+    table = sample_table(data)
+    whole = indices(batches(data, batch_size=3), table)
+    assert len(whole) == 30 and len({i for _, i in whole}) == 30
+    assert [s for s, _ in whole] == [b for b in range(10) for _ in range(3)]
+    for workers in (2, 4):
+        assert indices(batches(data, batch_size=3, num_workers=workers), table) == whole
+    for k in (7, 8, 9):
+        for workers in (0, 2):
+            tail = batches(data, batch_size=3, start_batch=k, num_workers=workers)
+            assert indices(tail, table) == whole[3 * k:]
