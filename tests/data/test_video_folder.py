@@ -205,3 +205,12 @@ def test_val_fraction_and_missing_splits(folder: Path, tmp_path_factory: pytest.
 def test_bad_config(fields: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         VideoFolder.Config(root="x", **fields)
+
+
+def test_broken_file_in_a_loader_worker_is_a_user_error_naming_it(folder: Path) -> None:
+    bad = _break(folder)
+    views = VideoClip(VideoClip.Config(), img_size=16)
+    loader = build_loader(make(folder), views, Collator(None, seed=0), batch_size=3, seed=0,
+                          num_workers=1)
+    with pytest.raises(VideoDataError, match=rf"^cannot read video {bad}: .*skip_corrupt"):
+        next(iter(loader))
