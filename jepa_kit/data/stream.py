@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from jepa_kit.data.image_folder import MAX_CONSECUTIVE_SKIPS, DataError
+from jepa_kit.data.loader import _AUGMENT_TAG, _seeded, mix_seed
 from jepa_kit.data.shards import Manifest, decode, iter_shard
 from jepa_kit.errors import UserError
 
@@ -78,15 +79,9 @@ class StreamLayout:
 
     def epoch_streams(self, seed: int, epoch: int) -> list[list[int]]:
         """The shard indices of every global stream in epoch ``epoch``, in reading order."""
-        g = torch.Generator().manual_seed(_mix(_SHARD_ORDER_TAG, seed, epoch))
+        g = torch.Generator().manual_seed(mix_seed(_SHARD_ORDER_TAG, seed, epoch))
         order = torch.randperm(len(self.counts), generator=g).tolist()
         return [order[s :: self.total_streams] for s in range(self.total_streams)]
-
-
-def _mix(*values: int) -> int:
-    from jepa_kit.data.loader import mix_seed
-
-    return mix_seed(*values)
 
 
 def buffer_shuffle(items: Iterator[Any], size: int, rng: random.Random) -> Iterator[Any]:
@@ -135,7 +130,7 @@ def raw_stream(manifest: Manifest, shard_ids: list[int], *, skip: int, seed: int
         if passed + shard.samples <= skip:
             passed += shard.samples
             continue
-        rng = random.Random(_mix(_SHARD_SHUFFLE_TAG, seed, epoch, sid))
+        rng = random.Random(mix_seed(_SHARD_SHUFFLE_TAG, seed, epoch, sid))
         for position, sample in buffer_shuffle(_counted(shard.url, shard.samples, manifest),
                                                buffer, rng):
             if passed >= skip:
@@ -212,9 +207,10 @@ class StreamBatches(torch.utils.data.IterableDataset):
     """One rank's batches of one epoch, made by DataLoader workers (or the main process).
 
     Items are ``("batch", Batch)``, a whole batch of one stream collated in the worker, or
-    ``("rest", samples)``, a stream's last ``L mod B`` samples (``loader.Sample`` tuples, step
-    set), which ``StreamLoader`` batches across streams. ``set_epoch(epoch, start_batch)``
-    before each ``iter``: workers are started per iteration and receive this object.
+    ``("rest", samples)``, the ``loader.Sample`` tuples of a stream's last ``L mod B`` samples
+    (each with the step of its remainder batch), which ``StreamLoader`` batches across streams.
+    ``set_epoch(epoch, start_batch)`` before each ``iter``: workers are started per iteration
+    and receive this object.
     """
 
     def __init__(self, dataset: Any, views: Callable, collate: Callable, *, seed: int,
@@ -255,7 +251,7 @@ class StreamBatches(torch.utils.data.IterableDataset):
                 streams[s] = self._stream(s, skip)
             return streams[s]
 
-        for b in range(first + (worker - first + base) % workers, self.full_batches, workers):
+        for b in range(first + worker, self.full_batches, workers):  # base = first here
             s = b % v
             stream = read(s, (b // v) * bs)
             yield "batch", self.collate([self._sample(stream, first_step + b) for _ in range(bs)])
@@ -265,15 +261,15 @@ class StreamBatches(torch.utils.data.IterableDataset):
         for s in range(v):
             if (s - base) % workers != worker:
                 continue
-            stream = read(s, per_stream * bs)
+            # Samples of the remainder batches consumed before a resume: skipped unread.
+            consumed = min(rem, max(0, done_rest * bs - s * rem))
+            stream = read(s, per_stream * bs + consumed)
             samples = []
-            for t in range(rem):
+            for t in range(consumed, rem):
                 j = (s * rem + t) // bs  # which remainder batch
                 if j >= self.rest_batches:
                     break
-                sample = self._sample(stream, first_step + self.full_batches + j)
-                if j >= done_rest:
-                    samples.append(sample)
+                samples.append(self._sample(stream, first_step + self.full_batches + j))
             yield "rest", samples
 
     def _stream(self, s: int, skip: int) -> Iterator:
@@ -286,8 +282,6 @@ class StreamBatches(torch.utils.data.IterableDataset):
                               restart=functools.partial(read, skip=0))
 
     def _sample(self, stream: Iterator, step: int) -> tuple:
-        from jepa_kit.data.loader import _AUGMENT_TAG, _seeded
-
         found = next(stream, None)
         if found is None:  # cannot happen when the manifest is right: counts are checked
             raise UserError(f"a stream of rank {self.rank} ended early; check the manifest")
