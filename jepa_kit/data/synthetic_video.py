@@ -75,8 +75,8 @@ class SyntheticVideoConfig(DatasetConfig):
     @model_validator(mode="after")
     def _check_ranges(self) -> SyntheticVideoConfig:
         lo, hi = self.speed
-        if not 0.0 <= lo <= hi <= 0.25:
-            raise ValueError(f"data.speed must satisfy 0 <= min <= max <= 0.25, got ({lo}, {hi})")
+        if not 0.0 < lo <= hi <= 0.25:  # a still clip would show no class
+            raise ValueError(f"data.speed must satisfy 0 < min <= max <= 0.25, got ({lo}, {hi})")
         lo, hi = self.object_scale
         if not 0.05 <= lo <= hi <= 0.45:
             raise ValueError(f"data.object_scale must satisfy 0.05 <= min <= max <= 0.45, got "

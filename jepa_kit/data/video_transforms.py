@@ -18,6 +18,7 @@ from torch.nn import functional as nnf
 from torchvision.transforms.v2 import functional as F
 
 from jepa_kit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, _coin, crop_box
+from jepa_kit.errors import UserError
 
 #: V-JEPA's random-resized-crop ranges (configs/pretrain/vitl16.yaml: data_aug).
 VJEPA_CROP_SCALE = (0.3, 1.0)
@@ -28,14 +29,16 @@ _STD = torch.tensor(IMAGENET_STD).view(3, 1, 1, 1)
 
 
 def as_clip(clip: object) -> torch.Tensor:
-    """``clip`` checked to be uint8 (T, 3, H, W), the item of every video dataset."""
+    """``clip`` checked to be uint8 (T, 3, H, W), the item of every video dataset; a
+    ``UserError`` otherwise (an image dataset under video views is a recipe mistake)."""
     if isinstance(clip, torch.Tensor) and clip.dtype == torch.uint8 and clip.dim() == 4 \
             and clip.shape[1] == 3 and clip.shape[0] > 0:
         return clip
     what = (f"a {clip.dtype} tensor of shape {tuple(clip.shape)}"
             if isinstance(clip, torch.Tensor) else type(clip).__name__)
-    raise TypeError(f"expected a video clip, uint8 tensor (T, 3, H, W), got {what}; video views "
-                    "need a video dataset (data.kind = \"video_folder\" or \"synthetic_video\")")
+    raise UserError(f"views.kind = \"video_clip\" expects video clips, uint8 tensors "
+                    f"(T, 3, H, W), and got {what}; use a video dataset (data.kind = "
+                    "\"video_folder\" or \"synthetic_video\")")
 
 
 def normalise_clip(x: torch.Tensor) -> torch.Tensor:

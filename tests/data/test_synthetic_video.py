@@ -132,6 +132,7 @@ def test_a_single_frame_does_not_tell_the_class(frame: int) -> None:
         ({"num_classes": 9}, "num_classes"),
         ({"num_frames": 1}, "num_frames"),
         ({"speed": (0.1, 0.05)}, "data.speed must satisfy"),
+        ({"speed": (0.0, 0.05)}, r"data.speed must satisfy 0 < min"),
         ({"object_scale": (0.01, 0.2)}, "data.object_scale must satisfy"),
         ({"frames": 8}, "frames"),
     ],

@@ -10,6 +10,7 @@ from jepa_kit.data.loader import Collator, build_loader
 from jepa_kit.data.synthetic_video import SyntheticVideo
 from jepa_kit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from jepa_kit.data.video_transforms import VideoEvalTransform, VideoTrainTransform
+from jepa_kit.errors import UserError
 from jepa_kit.registry import registry
 from jepa_kit.testing import check_component
 from jepa_kit.views.video import VideoClip
@@ -93,8 +94,9 @@ def test_eval_transform_resizes_and_centre_crops_every_frame() -> None:
 def test_refuses_images_and_bad_ranges() -> None:
     views = VideoClip(VideoClip.Config(), img_size=16)
     image = torch.zeros(3, 16, 16, dtype=torch.uint8)
-    with pytest.raises(TypeError, match=r"uint8 tensor \(T, 3, H, W\), got a torch.uint8 tensor "
-                                        r"of shape \(3, 16, 16\)"):
+    with pytest.raises(UserError, match=r"views.kind = \"video_clip\" expects video clips, uint8 "
+                                         r"tensors \(T, 3, H, W\), and got a torch.uint8 tensor "
+                                         r"of shape \(3, 16, 16\); use a video dataset"):
         views(image, gen(0))
     with pytest.raises(ValidationError, match="views.crop_ratio must satisfy"):
         VideoClip.Config(crop_ratio=(1.5, 1.0))
