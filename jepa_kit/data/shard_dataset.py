@@ -73,7 +73,8 @@ class WebDatasetShards(Dataset):
     ``len()`` is the number of samples one epoch uses over all ``world_size`` processes (the
     world size of ``torch.distributed`` when it is initialised, else 1; ``build_loader`` sets
     it): ``batches_per_epoch(len(dataset), B, W)`` is then each rank's batch count. A
-    validation set (``train=False``) has the length of its manifest.
+    validation set (``train=False``) has the length of its manifest; a map-style reader of the
+    training set that must see every sample uses ``num_samples``.
     """
 
     Config = WebDatasetShardsConfig
@@ -106,6 +107,11 @@ class WebDatasetShards(Dataset):
         """How the shards split over ``world_size`` processes of ``data.streams`` streams."""
         return StreamLayout(tuple(s.samples for s in self.manifest.shards), world_size,
                             self.config.streams)
+
+    @property
+    def num_samples(self) -> int:
+        """Samples in the manifest, all of which indexing reaches (``len`` may be fewer)."""
+        return self.manifest.num_samples
 
     def __len__(self) -> int:
         if not self.train:

@@ -142,6 +142,7 @@ def test_ranks_read_disjoint_shards_and_take_equal_steps(tmp_path: Path) -> None
     data = dataset(shards(tmp_path, shard_size=8))
     table = sample_table(data)
     assert [s.samples for s in data.manifest.shards] == [8, 7, 7, 7, 7]
+    assert data.num_samples == 36 and len(data) == 28  # one process, 2 streams of 14
     seen = []
     for epoch in (0, 1):
         ranks = [indices(batches(data, epoch=epoch, rank=r, world_size=2), table) for r in (0, 1)]
