@@ -137,6 +137,27 @@ class TrainSection(Section):
         True, description="On CUDA, let fp32 matmuls and convolutions use TF32 tensor cores "
         "(about 10 bits of mantissa in the products; bf16 autocast is unaffected)."
     )
+    checkpoint_format: Literal["auto", "file", "sharded"] = Field(
+        "auto", description="file: one step_N.pt that rank 0 writes (full weights); sharded: "
+        "a step_N.dcp folder that every rank writes its shard into (torch.distributed."
+        "checkpoint); auto: sharded under distributed.strategy=fsdp, else file."
+    )
+    async_checkpoint: bool = Field(
+        False, description="Write checkpoints in the background: the step waits only for a "
+        "copy of the state to host memory, training goes on while the files are written."
+    )
+
+
+class DistributedSection(Section):
+    strategy: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="ddp: every process holds all weights (DistributedDataParallel); "
+        "fsdp: weights, gradients and optimizer state sharded over processes (FSDP2, "
+        "torch.distributed.fsdp.fully_shard). One process ignores it."
+    )
+    reshard_after_forward: bool = Field(
+        True, description="fsdp: free the gathered weights after each forward pass and gather "
+        "them again for backward (less memory); false keeps them (less communication)."
+    )
 
 
 class EvalSection(Section):
@@ -191,6 +212,7 @@ def _recipe_model(method: str, signature: tuple[tuple[int, tuple[str, ...]], ...
         "optim": (OptimSection, Field(default_factory=OptimSection)),
         "train": (TrainSection, Field(default_factory=TrainSection)),
         "eval": (EvalSection, Field(default_factory=EvalSection)),
+        "distributed": (DistributedSection, Field(default_factory=DistributedSection)),
         "method": (registry("method").load(method).Config,
                    Field(description="The method: the algorithm a run trains.")),
     }

@@ -25,6 +25,10 @@ hashes existed do (silently: that is the normal case for them, not a fault).
 
 ``torch.load`` runs with ``weights_only=True``: jepa-kit never unpickles code, and a file that
 asks for it is refused as not a plain jepa-kit checkpoint.
+
+Sharded checkpoints (``step_XXXXXXXX.dcp`` folders, ``jepa_kit.rundir.sharded``) sit beside
+the files: listing, loading, resuming and pruning treat both alike, and ``load_checkpoint``
+returns the same dict for either.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
+import shutil
 import warnings
 from pathlib import Path
 from typing import IO, Any
@@ -40,10 +45,11 @@ import torch
 
 from jepa_kit.atomic import atomic_write
 from jepa_kit.errors import UserError
+from jepa_kit.rundir import sharded
 
 FORMAT = "jepa-kit-checkpoint"
 FORMAT_VERSION = 2
-_NAME = re.compile(r"^step_(\d{8,})\.pt$")
+_NAME = re.compile(r"^step_(\d{8,})\.(pt|dcp)$")
 _DIGEST = re.compile(r"^([0-9a-f]{64}) [ *]?(\S.*)$")
 REQUIRED_KEYS = ("format", "format_version", "step", "recipe")
 #: The networks of a version-1 checkpoint (I-JEPA's, the only method then).
@@ -63,7 +69,7 @@ def checkpoint_name(step: int) -> str:
 
 
 def checkpoint_step(path: str | Path) -> int | None:
-    """The step in a checkpoint's file name, or None for a name that is not ``step_N.pt``."""
+    """The step in a checkpoint's name, or None for a name that is not ``step_N.pt|.dcp``."""
     match = _NAME.match(Path(path).name)
     return int(match.group(1)) if match else None
 
@@ -158,6 +164,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Read, verify and check a jepa-kit checkpoint; ``CheckpointError`` names the file and
     the problem (``CheckpointVersionError`` for a newer format)."""
     path = Path(path)
+    if sharded.is_sharded(path) and path.is_dir():
+        try:
+            data = sharded.load_sharded(path)
+        except sharded.ShardedCheckpointError as exc:
+            raise CheckpointError(str(exc)) from None
+        return _checked(path, data)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     _verify_digest(path)
@@ -172,6 +184,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path}: not a jepa-kit checkpoint (for an official I-JEPA checkpoint use "
             f"`jepa-kit import-reference {path} --out DIR`)"
         )
+    return _checked(path, data)
+
+
+def _checked(path: Path, data: dict[str, Any], *, tensors: bool = True) -> dict[str, Any]:
     version = data.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise CheckpointError(f"{path}: checkpoint format version {version!r} is not one that "
@@ -184,19 +200,33 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if version == 1:
         data.setdefault("method", "ijepa")
         data.setdefault("networks", list(V1_NETWORKS))
-    missing = [k for k in (*REQUIRED_KEYS, *data.get("networks", ())) if k not in data]
+    wanted = (*REQUIRED_KEYS, *(data.get("networks", ()) if tensors else ()))
+    missing = [k for k in wanted if k not in data]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
     return data
 
 
+def read_resume_state(path: str | Path) -> dict[str, Any]:
+    """What a resume reads first: a file checkpoint whole; of a sharded one only its record
+    (every process then reads its own shard of the tensors, ``jepa_kit.train.checkpointer``)."""
+    path = Path(path)
+    if not sharded.is_sharded(path):
+        return load_checkpoint(path)
+    try:
+        return _checked(path, sharded.read_meta(path), tensors=False)
+    except sharded.ShardedCheckpointError as exc:
+        raise CheckpointError(str(exc)) from None
+
+
 def list_checkpoints(directory: str | Path) -> list[Path]:
-    """Checkpoint files in ``directory``, oldest step first."""
+    """Checkpoints in ``directory`` (``step_N.pt`` files and ``step_N.dcp`` folders), oldest
+    step first; of a file and a folder of the same step, the folder comes last."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
     found = [p for p in directory.iterdir() if _NAME.match(p.name)]
-    return sorted(found, key=lambda p: checkpoint_step(p) or 0)
+    return sorted(found, key=lambda p: (checkpoint_step(p) or 0, sharded.is_sharded(p)))
 
 
 def latest_valid_checkpoint(directory: str | Path) -> tuple[Path, dict[str, Any]] | None:
@@ -226,7 +256,7 @@ def resume_checkpoint(directory: str | Path) -> tuple[Path, dict[str, Any]] | No
     skipped: list[CheckpointError] = []
     for path in reversed(files):
         try:
-            state = load_checkpoint(path)
+            state = read_resume_state(path)
         except CheckpointVersionError:
             raise
         except CheckpointError as exc:
@@ -258,6 +288,9 @@ def prune_checkpoints(directory: str | Path, keep_last: int, *,
         files = [p for p in files if (checkpoint_step(p) or 0) <= current_step]
     doomed = files[:-keep_last] if keep_last > 0 else []
     for path in doomed:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            continue
         path.unlink(missing_ok=True)  # the checkpoint first: never one left without its record
         digest_path(path).unlink(missing_ok=True)
     return doomed

@@ -2,7 +2,10 @@
 
 A resumed run repeats the losses of an uninterrupted one only if everything that shapes the
 computation is the same: the seed, the data, the batch size, the models, the schedules. Logging,
-checkpoint cadence, the step limit, workers and evaluation do not enter the computation.
+checkpoint cadence and format, the step limit, workers and evaluation do not enter the
+computation. The distributed strategy is allowed too: DDP and FSDP compute the same update, in
+another order of floating-point sums (like a change of world size, the run continues, not
+bit for bit).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from jepa_kit.recipe import flatten
 #: Dotted keys (or prefixes ending in ".") a resume may change without ``--allow-changes``.
 HARMLESS = ("train.max_steps", "train.log_every", "train.checkpoint_every", "train.keep_last",
             "train.device", "data.num_workers", "run.name", "run.output_dir", "eval.",
-            "train.max_bad_steps", "train.init_from")
+            "train.max_bad_steps", "train.init_from", "train.checkpoint_format",
+            "train.async_checkpoint", "distributed.")
 
 
 def recipe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:

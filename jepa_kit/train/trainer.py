@@ -21,7 +21,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from jepa_kit import __version__
 from jepa_kit.atomic import remove_stale_temp_files
@@ -41,17 +40,14 @@ from jepa_kit.optim.adamw import OptimSchedule, build_adamw
 from jepa_kit.optim.schedules import ScheduleLengths
 from jepa_kit.recipe import RecipeBase, recipe_to_dict, recipe_to_toml
 from jepa_kit.registry import component_versions
-from jepa_kit.rundir.checkpoint import (
-    checkpoint_name,
-    load_checkpoint,
-    prune_checkpoints,
-    resume_checkpoint,
-    save_checkpoint,
-)
+from jepa_kit.rundir.checkpoint import load_checkpoint, resume_checkpoint
 from jepa_kit.rundir.directory import RunLock, prepare_output_dir
 from jepa_kit.rundir.finished import clear_finished, write_finished
 from jepa_kit.rundir.metrics import MetricsLog
+from jepa_kit.rundir.sharded import remove_stale_partials
 from jepa_kit.train import distributed as D
+from jepa_kit.train.checkpointer import Checkpointer
+from jepa_kit.train.parallel import Parallel
 from jepa_kit.train.progress import ProgressDisplay
 from jepa_kit.train.resume import check_resume
 from jepa_kit.train.rng import capture_rng, restore_rng, seed_process_rng
@@ -94,6 +90,7 @@ class Trainer:
         self.allow_nonempty = allow_nonempty
         self.allow_changes = allow_changes
         self.lock: RunLock | None = None
+        self.checkpointer: Checkpointer | None = None
         self.device = resolve_device(device or recipe.train.device)
         self.dist = D.init_distributed(self.device.type)
         if self.device.type == "cuda":
@@ -116,6 +113,7 @@ class Trainer:
             self.lock = RunLock(self.out).acquire()  # held until the run ends (``close``)
             for folder in (self.out, self.out / "checkpoints"):  # left by a killed save
                 remove_stale_temp_files(folder)
+            remove_stale_partials(self.out / "checkpoints")
         D.barrier(self.dist)
 
         # The loader yields micro-batches; an optimizer step takes ``accumulate_steps`` of them.
@@ -141,6 +139,9 @@ class Trainer:
 
         torch.manual_seed(seed)  # identical initial weights on every rank
         self.method = build_method(r, lengths=self.lengths).to(self.device)
+        found = self._find_resume_point()
+        if found is None and t.init_from:
+            self.method.load_state_dict(load_checkpoint(t.init_from), t.init_from)
         self.loader = build_loader(
             self.dataset, self.method.views, self.method.collator(seed=seed, rank=self.dist.rank),
             batch_size=t.batch_size, seed=seed, rank=self.dist.rank,
@@ -157,6 +158,11 @@ class Trainer:
                         f"({type(network).__name__}) has no set_grad_checkpointing(); turn "
                         f"the option off or use a component that supports it")
                 network.set_grad_checkpointing(True)
+        self.parallel = Parallel(r.distributed.strategy, self.dist, self.device)
+        self.parallel.shard(self.method.networks, precision=t.precision,
+                            reshard_after_forward=r.distributed.reshard_after_forward,
+                            keep_plain=tuple(self.method.eval_encoders.values()))
+        self._modules = nn.ModuleDict(self.method.networks)  # names as checkpoints key them
         self._params = [p for network in trainable for p in network.parameters()
                         if p.requires_grad]
         # The fused kernel is a single pass over every parameter; on CPU it measured ~3x faster
@@ -176,33 +182,41 @@ class Trainer:
         self.monitor = (
             CollapseMonitor(batches=e.rankme_batches, min_std=e.min_feature_std,
                             min_rankme=e.min_rankme) if e.monitors else None)
-        self._restore()
+        self.checkpointer = Checkpointer(
+            self.out / "checkpoints", dist=self.dist, parallel=self.parallel,
+            fmt=t.checkpoint_format, background=t.async_checkpoint, keep_last=t.keep_last)
+        self._restore(found)
 
         # What the step calls: trainable networks through DDP and compile, the rest as built.
         self.nets: dict[str, nn.Module] = dict(self.method.networks)
-        self._ddp: list[DistributedDataParallel] = []
         for name in self.method.trainable:
-            net = self.nets[name]
-            if self.dist.enabled:
-                ids = [self.device.index] if self.device.type == "cuda" else None
-                # Positional tables are fixed buffers: nothing to broadcast each step.
-                net = DistributedDataParallel(net, device_ids=ids, broadcast_buffers=False)
-                self._ddp.append(net)
+            net = self.parallel.wrap(self.nets[name])
             if t.compile:
                 net = torch.compile(net)
             self.nets[name] = net
 
-    def _restore(self) -> None:
-        t = self.recipe.train
+    def _find_resume_point(self) -> tuple[Path, dict[str, Any]] | None:
+        """The checkpoint to continue from, its recipe checked against this one."""
         found = resume_checkpoint(self.out / "checkpoints") if self.resume else None
+        self.resume_changes: list[str] = []
         if found is not None:
             path, state = found
             self.resume_changes = check_resume(
                 state["recipe"], recipe_to_dict(self.recipe), source=str(path),
                 allow_changes=self.allow_changes)
-            self.method.load_state_dict(state, str(path))
-            if state.get("optimizer") is not None:
-                self.optimizer.load_state_dict(state["optimizer"])
+        return found
+
+    def _restore(self, found: tuple[Path, dict[str, Any]] | None) -> None:
+        if found is not None:
+            path, state = found
+
+            def load_plain() -> None:  # the exact path: a file into unsharded networks
+                self.method.load_state_dict(state, str(path))
+                if state.get("optimizer") is not None:
+                    self.optimizer.load_state_dict(state["optimizer"])
+
+            assert self.checkpointer is not None
+            self.checkpointer.restore(path, state, self._modules, self.optimizer, load_plain)
             self.step, self.epoch = state["step"], state["epoch"]
             self.step_in_epoch = state["step_in_epoch"]
             saved_world = int(state.get("world_size", self.dist.world_size))
@@ -217,12 +231,9 @@ class Trainer:
             self.resumed_from: Path | None = path
             return
         self.resumed_from = None
-        self.resume_changes: list[str] = []
         if self.resume and self.dist.is_main:
             warnings.warn(f"--resume: no checkpoint in {self.out}; starting from scratch",
                           stacklevel=2)
-        if t.init_from:
-            self.method.load_state_dict(load_checkpoint(t.init_from), t.init_from)
 
     def _rescale_position(self, saved_world: int, path: Path) -> None:
         """Continue a checkpoint of ``saved_world`` processes on this many: the same optimizer
@@ -247,31 +258,27 @@ class Trainer:
         (self.out / "run.json").write_text(json.dumps(info, indent=2))
 
     def _checkpoint(self) -> Path:
-        last_loss = float(self._last[1])
-        payload = {
+        """Every process calls this at the same steps (a sharded save needs them all)."""
+        meta = {
             "step": self.step, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
             "method": self.recipe.method.kind, "networks": list(self.method.networks),
-            **self.method.state_dict(), "optimizer": self.optimizer.state_dict(),
             "rng": capture_rng(), "recipe": recipe_to_dict(self.recipe),
             "versions": {"jepa-kit": __version__, **component_versions()},
-            "metrics": {"loss": last_loss}, "iterations_per_epoch": self.ipe,
-            "world_size": self.dist.world_size,
+            "metrics": {"loss": float(self._last[1])}, "iterations_per_epoch": self.ipe,
+            "world_size": self.dist.world_size, **self.parallel.describe(),
         }
-        path = save_checkpoint(self.out / "checkpoints" / checkpoint_name(self.step), payload)
-        prune_checkpoints(self.out / "checkpoints", self.recipe.train.keep_last,
-                          current_step=self.step)
-        return path
+        assert self.checkpointer is not None
+        return self.checkpointer.save(self.step, meta, self._modules, self.optimizer)
 
     def _raise_if_weights_nonfinite(self) -> None:
         """A checkpoint never holds NaN or inf: the loss is checked before the update, the
         weights after it (an exploding step can leave a finite loss and broken weights)."""
         for name, network in self.method.networks.items():
-            bad = [k for k, v in network.state_dict().items()
-                   if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+            bad, total = self.parallel.nonfinite_weights(network)
             if bad:
                 raise NonFiniteLossError(
                     f"non-finite weights in network {name!r} after step {self.step} ("
-                    f"{len(bad)} of {len(network.state_dict())} tensors, e.g. {bad[0]}); the "
+                    f"{len(bad)} of {total} tensors, e.g. {bad[0]}); the "
                     f"run stopped and the last checkpoint was left intact (lower optim.lr?)")
 
     def run(self) -> RunResult:
@@ -291,6 +298,8 @@ class Trainer:
         try:
             with StopSignals() as stop:
                 self._loop(result, log, display, stop)
+            assert self.checkpointer is not None
+            self.checkpointer.wait()  # the last checkpoint is on disk before "finished"
         finally:
             display.close()
             if log is not None:
@@ -360,16 +369,18 @@ class Trainer:
                                 warnings.warn(message, CollapseWarning, stacklevel=2)
                             else:
                                 display.message(f"[bold yellow]warning:[/] {message}")
-                    if saving_now and self.dist.is_main:
+                    if saving_now:
                         result.checkpoint = self._checkpoint()
+                    else:
+                        self.checkpointer.poll()  # type: ignore[union-attr]
                     # Every rank asks at the same steps, so the vote never hangs.
                     if (self.step % 10 == 0 or logging_now or saving_now) and \
                             (signum := self._stop_vote(stop.signum)):
                         if not saving_now:
                             self._raise_if_nonfinite()
                             self._raise_if_weights_nonfinite()
-                            if self.dist.is_main:
-                                result.checkpoint = self._checkpoint()
+                            result.checkpoint = self._checkpoint()
+                        self.checkpointer.wait()  # type: ignore[union-attr]
                         D.barrier(self.dist)
                         raise StopRequested(signum, self.step, result.checkpoint)
                 if self.step_in_epoch == self.batches_per_epoch:
@@ -389,10 +400,7 @@ class Trainer:
             batch = batch.to(self.device, non_blocking=True)
             last = i == len(micro) - 1
             # Gradients are averaged over ranks once, on the last micro-batch.
-            with contextlib.ExitStack() as stack:
-                if not last:
-                    for ddp in self._ddp:
-                        stack.enter_context(ddp.no_sync())
+            with contextlib.nullcontext() if last else self.parallel.no_grad_sync():
                 out = self.method.forward(batch, self.nets)
                 # The mean of equal micro-batch means is the mean over the whole batch.
                 (out.loss / len(micro) if len(micro) > 1 else out.loss).backward()
@@ -416,7 +424,7 @@ class Trainer:
         logged: dict[str, Any] = {}
         clip = self.recipe.train.grad_clip
         if clip is not None:
-            logged["grad_norm"] = torch.nn.utils.clip_grad_norm_(self._params, clip)
+            logged["grad_norm"] = self.parallel.clip_grad_norm(self._params, clip)
         self.optimizer.step()
         with torch.no_grad():
             logged.update(self.method.after_step(step))
@@ -443,8 +451,12 @@ class Trainer:
                                     precision=r.train.precision,
                                     batch_size=2 * r.train.batch_size, rank=self.dist.rank,
                                     world_size=self.dist.world_size)
-        evaluated = self.method.networks[self.method.encoder_for(self.recipe.eval.which)]
-        row = {"step": self.step, "epoch": self.epoch, **self._knn(evaluated)}
+        network = self.method.networks[self.method.encoder_for(self.recipe.eval.which)]
+        evaluated = self.parallel.plain_copy(network)  # ranks extract unequal shares
+        try:
+            row = {"step": self.step, "epoch": self.epoch, **self._knn(evaluated)}
+        finally:
+            self.parallel.release(evaluated)
         if log is not None:
             log.write(row)
         display.message("eval " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()
@@ -459,7 +471,14 @@ class Trainer:
         return int(flag.item())
 
     def close(self) -> None:
-        """Release the run directory (its lock); the run's files stay."""
+        """Finish a background checkpoint write, then release the run directory (its lock);
+        the run's files stay."""
+        if self.checkpointer is not None:
+            checkpointer, self.checkpointer = self.checkpointer, None
+            try:
+                checkpointer.close()
+            except UserError as exc:
+                warnings.warn(str(exc), stacklevel=2)
         if self.lock is not None:
             self.lock.release()
             self.lock = None
