@@ -9,6 +9,7 @@ import pytest
 import torch
 from pydantic import Field
 
+from jepa_kit.errors import UserError
 from jepa_kit.losses.base import Loss, LossConfig
 from jepa_kit.recipe import (
     RecipeError,
@@ -162,3 +163,12 @@ def test_replacing_a_component_under_its_name_updates_the_recipe_model() -> None
             validate_recipe({"loss": {"kind": "scaled_l1", "alpha": 2.0}})
     finally:
         losses.unregister("scaled_l1")
+
+
+def test_the_vith14_recipe_shards_with_fsdp_and_strategy_is_checked() -> None:
+    recipe = load_recipe(REPO / "recipes" / "ijepa_vith14_in1k.toml")
+    assert recipe.distributed.strategy == "fsdp"  # type: ignore[attr-defined]
+    assert recipe.train.checkpoint_format == "sharded" and recipe.train.async_checkpoint
+    assert load_recipe(REPO / "recipes" / "quickstart.toml").distributed.strategy == "ddp"  # type: ignore[attr-defined]
+    with pytest.raises(UserError, match=r"distributed\.strategy.*'ddp' or 'fsdp'"):
+        load_recipe(REPO / "recipes" / "quickstart.toml", ['distributed.strategy="zero3"'])
