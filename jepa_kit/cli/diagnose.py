@@ -60,6 +60,10 @@ def write_png(report: dict[str, Any], path: Path) -> str | None:
         axes[0].set_ylabel("patch row")
         rows = emap["error_vs_distance"]
         axes[1].plot([r["distance"] for r in rows], [r["mean_error"] for r in rows], "o-")
+        for r in rows:  # few tokens at the far end: their mean is noisy
+            axes[1].annotate(f"n={r['tokens']}", (r["distance"], r["mean_error"]),
+                             textcoords="offset points", xytext=(0, 6), ha="center",
+                             fontsize=7, color="grey")
         axes[1].set_xlabel("distance to the nearest context patch (patches, rounded up)")
         axes[1].set_ylabel("mean prediction error")
         axes[1].set_title("error against distance from the context block", fontsize=9)

@@ -109,8 +109,10 @@ def evaluate(model: nn.Module, loader: Any, device: torch.device, info: D.DistIn
     if info.enabled:
         torch.distributed.all_reduce(sums)
     loss, top1, top5, count = sums.tolist()
-    return {"val_loss": loss / count, "top1": top1 / count, "top5": top5 / count,
-            "num_val": int(count)}
+    # top-5 says nothing with 5 classes or fewer (as in eval knn): reported as None then.
+    classes = int(model.head[-1].out_features)  # type: ignore[index]
+    return {"val_loss": loss / count, "top1": top1 / count,
+            "top5": top5 / count if classes > 5 else None, "num_val": int(count)}
 
 
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
