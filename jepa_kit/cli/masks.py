@@ -67,6 +67,9 @@ def masks(
     from jepa_kit.recipe import load_recipe
 
     r = load_recipe(recipe, overrides or [])
+    if len(r.grid) == 3:  # video: a strip of frames per clip and generator
+        _video_masks(r, out_path, min(n, 8), batches, batch_size)
+        return
     masker = build_masker(r.masker, grid=r.grid)
     dataset = build_dataset(r.data, train=True, seed=r.run.seed)
     count = min(n, len(dataset))
@@ -80,6 +83,42 @@ def masks(
               f"{r.masker.kind} masker, grid {r.grid[0]}x{r.grid[1]})")
     _print_coverage(mask_coverage(masker, r.grid, batches=batches, batch_size=batch_size,
                                   seed=r.run.seed), r.grid)
+
+
+def _video_masks(r: object, out_path: Path, n: int, batches: int, batch_size: int) -> None:
+    """``masks`` for a (T, H, W) grid: a PNG of frame strips, per-tubelet frequencies."""
+    import torch
+
+    from jepa_kit.build import build_dataset, build_masker
+    from jepa_kit.data.video_transforms import VideoEvalTransform
+    from jepa_kit.eval.preview import draw_video_masks, sample_masks, video_coverage
+    from jepa_kit.maskers.multiblock3d import mask_groups
+
+    grid = r.grid  # type: ignore[attr-defined]
+    masker = build_masker(r.masker, grid=grid)  # type: ignore[attr-defined]
+    dataset = build_dataset(r.data, train=True, seed=r.run.seed)  # type: ignore[attr-defined]
+    count = min(n, len(dataset))
+    transform = VideoEvalTransform(r.img_size)  # type: ignore[attr-defined]
+    clips = torch.stack([transform(dataset[i][0]) for i in range(count)])
+    groups = mask_groups(sample_masks(masker, count, step=0, seed=r.run.seed))  # type: ignore[attr-defined]
+    sheet = draw_video_masks(clips, groups, grid)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out_path, format="PNG")
+    out.print(f"wrote {out_path} ({sheet.width}x{sheet.height} px, {count} clips x "
+              f"{len(groups)} mask generators, {r.masker.kind} masker, grid "  # type: ignore[attr-defined]
+              f"{'x'.join(str(g) for g in grid)})")
+    stats = video_coverage(masker, grid, batches=batches, batch_size=batch_size,
+                           seed=r.run.seed)  # type: ignore[attr-defined]
+    table = Table(title=f"per tubelet: share of tokens that are context / target "
+                        f"({batches} batches of {batch_size})")
+    table.add_column("tubelet", justify="right")
+    for g, st in enumerate(stats):
+        table.add_column(f"gen {g} context (len {st['context_len']:.0f})", justify="right")
+        table.add_column(f"gen {g} target (len {st['target_len']:.0f})", justify="right")
+    for f in range(grid[0]):
+        table.add_row(str(f), *(f"{float(st[k][f]):.3f}" for st in stats  # type: ignore[index]
+                                for k in ("context", "target")))
+    out.print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -145,3 +145,71 @@ def mask_coverage(masker: Masker, grid: tuple[int, int], *, batches: int = 200,
     seeded ``seed`` would sample."""
     masks = (sample_masks(masker, batch_size, step, seed) for step in range(batches))
     return coverage(masks, grid)
+
+
+# -- video (a (T, H, W) patch grid) -----------------------------------------------------------
+LABEL_WIDTH = 64
+
+
+def draw_video_masks(clips: torch.Tensor, groups: list[Masks], grid: tuple[int, int, int], *,
+                     min_tile: int = 64) -> Image.Image:
+    """A strip of frames per (mask generator, clip): ``clips`` (n, 3, T, S, S) normalised,
+    ``groups`` one ``Masks`` per generator (a batch of n), ``grid`` (T', H, W) tubelets.
+
+    Column f shows the first frame of tubelet f with that tubelet's context (blue) and target
+    (one colour per generator) patches; rows go generator by generator, clip by clip.
+    """
+    n, s, frames = clips.shape[0], clips.shape[-1], clips.shape[2]
+    tubes, gh, gw = grid
+    scale = tile_scale(s, min_tile)
+    tile = s * scale
+    rows = len(groups) * n
+    width = LABEL_WIDTH + tubes * (tile + PAD) + PAD
+    height = rows * (tile + PAD) + PAD + LEGEND_HEIGHT
+    sheet = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    per_frame = gh * gw
+    for g, masks in enumerate(groups):
+        for i in range(n):
+            y = PAD + (g * n + i) * (tile + PAD)
+            draw.text((4, y + tile // 2 - 6), f"gen {g} #{i}", fill=(0, 0, 0))
+            context = masks.context[i].tolist()
+            target = masks.targets[:, i].flatten().tolist()
+            for f in range(tubes):
+                pixels = unnormalise(clips[i:i + 1, :, f * frames // tubes])[0]
+                ctx = {t - f * per_frame for t in context if t // per_frame == f}
+                tgt = {t - f * per_frame for t in target if t // per_frame == f}
+                block = [tgt] if g == 0 else [set()] * g + [tgt]  # colour g for generator g
+                sheet.paste(_tile(pixels, ctx, block, (gh, gw), scale),
+                            (LABEL_WIDTH + f * (tile + PAD), y))
+    x, y = PAD, height - LEGEND_HEIGHT
+    for label, colour in [("context", CONTEXT_COLOUR),
+                          *((f"target gen {g}", target_colour(g)) for g in range(len(groups)))]:
+        draw.rectangle((x, y + 3, x + 9, y + 12), fill=colour)
+        draw.text((x + 12, y + 2), label, fill=(0, 0, 0))
+        x += 12 + int(draw.textlength(label)) + 10
+    return sheet
+
+
+def video_coverage(masker: Masker, grid: tuple[int, int, int], *, batches: int = 50,
+                   batch_size: int = 16, seed: int = 0) -> list[dict[str, object]]:
+    """Per mask generator over the first ``batches`` batches of a run seeded ``seed``: mean
+    context and target lengths and how often each tubelet holds context / target tokens."""
+    from jepa_kit.maskers.multiblock3d import mask_groups
+
+    n = grid[0] * grid[1] * grid[2]
+    out: list[dict[str, object]] = []
+    for step in range(batches):
+        for g, m in enumerate(mask_groups(sample_masks(masker, batch_size, step, seed))):
+            if g == len(out):
+                out.append({"context_len": 0.0, "target_len": 0.0,
+                            "context": torch.zeros(grid[0], dtype=torch.float64),
+                            "target": torch.zeros(grid[0], dtype=torch.float64)})
+            stats = out[g]
+            stats["context_len"] += m.context.shape[1] / batches  # type: ignore[operator]
+            stats["target_len"] += m.targets[0].shape[1] / batches  # type: ignore[operator]
+            for key, idx in (("context", m.context), ("target", m.targets.transpose(0, 1)
+                                                      .flatten(1))):
+                hits = torch.zeros(batch_size, n, dtype=torch.float64).scatter_(1, idx, 1.0)
+                stats[key] += hits.view(batch_size, *grid).mean((0, 2, 3)) / batches  # type: ignore[operator]
+    return out
