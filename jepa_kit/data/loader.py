@@ -383,7 +383,9 @@ def build_eval_loader(
     With ``world_size > 1`` rank ``r`` reads indices ``r, r + W, ...`` (no padding: shares may
     differ by one image), so gathered features cover every image exactly once.
     """
-    indices = list(range(rank, len(dataset), world_size))  # type: ignore[arg-type]
+    # A streamed training set's len() is its epoch; feature extraction reads every sample.
+    size = getattr(dataset, "num_samples", None) or len(dataset)  # type: ignore[arg-type]
+    indices = list(range(rank, size, world_size))
     return DataLoader(
         torch.utils.data.Subset(_EvalSamples(dataset, transform), indices),
         batch_size=batch_size,

@@ -290,6 +290,11 @@ def test_feature_extraction_reads_shards_by_index(tmp_path: Path) -> None:
     assert labels[0].tolist() == expected[0::2] and labels[1].tolist() == expected[1::2]
     first = parts[0][0][0][0]
     assert torch.equal(first, to_tensor(val[0][0]))
+    # A training set of 5 shards uses 28 samples an epoch; feature extraction reads all 36.
+    train = dataset(shards(tmp_path / "five", shard_size=8))
+    assert len(train) == 28
+    loader = build_eval_loader(train, to_tensor, batch_size=8)
+    assert sum(len(lab) for _, lab in loader) == 36
 
 
 def test_leaving_a_loop_early_and_iterating_again(tmp_path: Path) -> None:
