@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from timm.data import Mixup, create_transform
 from torch.utils.data import DataLoader, DistributedSampler
 
@@ -35,14 +35,32 @@ def train_transform(config: FinetuneConfig, img_size: int) -> Callable[[Image.Im
     """timm's training transform with ``config``'s RandAugment, crop scale and erasing."""
     spec = None if config.rand_augment in ("", "none") else config.rand_augment
     try:
-        return create_transform(
+        return _patch_posterize(create_transform(
             img_size, is_training=True, scale=config.crop_scale, hflip=0.5,
             color_jitter=0.0, auto_augment=spec, interpolation="bicubic",
             mean=IMAGENET_MEAN, std=IMAGENET_STD, re_prob=config.re_prob, re_mode="pixel",
-            re_count=1)
+            re_count=1))
     except (AssertionError, ValueError, KeyError) as exc:
         raise ValueError(f"rand_augment={config.rand_augment!r} is not a spec timm accepts "
                          f"(e.g. 'rand-m9-mstd0.5-inc1'): {exc}") from None
+
+
+def _posterize(img: Image.Image, bits_to_keep: int, **_: Any) -> Image.Image:
+    """timm's posterize, with 0 bits giving the black image Pillow < 11 gave (and MAE trained
+    with): timm's ``PosterizeIncreasing`` asks for 0 bits at magnitude 10, which
+    ``rand-m9-mstd0.5`` reaches, and newer Pillow refuses that."""
+    if bits_to_keep <= 0:
+        return Image.new(img.mode, img.size)
+    return ImageOps.posterize(img, bits_to_keep) if bits_to_keep < 8 else img
+
+
+def _patch_posterize(transform: Any) -> Any:
+    """Give the RandAugment ops inside ``transform`` the 0-bit-safe posterize."""
+    for step in getattr(transform, "transforms", ()):
+        for op in getattr(step, "ops", ()):
+            if str(getattr(op, "name", "")).startswith("Posterize"):
+                op.aug_fn = _posterize
+    return transform
 
 
 def to_pil(image: object) -> Image.Image:

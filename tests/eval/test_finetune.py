@@ -132,3 +132,19 @@ def test_schedule_warms_up_then_decays_to_the_floor() -> None:
     assert lr_at(60, **kw) == pytest.approx(0.01 + 0.99 * 0.5)  # half-way through the cosine
     assert lr_at(100, **kw) == pytest.approx(0.01)
     assert FinetuneConfig().peak_lr(1024) == pytest.approx(4e-3)  # MAE: blr x 1024 / 256
+
+
+def test_randaugment_posterize_at_full_magnitude_gives_black_not_an_error() -> None:
+    # timm's PosterizeIncreasing keeps 0 bits at magnitude 10 (reached by rand-m9-mstd0.5);
+    # Pillow >= 11 refuses 0 bits, older Pillow (MAE's) returned a black image.
+    from PIL import Image
+
+    from jepa_kit.eval.finetune_data import train_transform
+
+    transform = train_transform(FinetuneConfig(rand_augment="rand-m10-inc1"), 32)
+    ops = [op for step in transform.transforms for op in getattr(step, "ops", ())
+           if op.name == "PosterizeIncreasing"]
+    assert len(ops) == 1
+    ops[0].prob = 1.0
+    image = Image.new("RGB", (8, 8), (200, 100, 50))
+    assert ops[0](image).getpixel((0, 0)) == (0, 0, 0)
