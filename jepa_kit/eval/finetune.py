@@ -150,6 +150,7 @@ def finetune(source: Source, config: FinetuneConfig, output_dir: Path, *,
 
     tic = time.perf_counter()
     dev = resolve_device(device)
+    owned = not torch.distributed.is_initialized()  # a process group we start, we end
     info = D.init_distributed(dev.type)
     if dev.type == "cuda":
         dev = torch.device("cuda", info.local_rank)
@@ -272,6 +273,8 @@ def finetune(source: Source, config: FinetuneConfig, output_dir: Path, *,
         if info.is_main:
             _write(output_dir / RESULT_FILE, result)
     D.barrier(info)
+    if owned:
+        D.shutdown(info)
     return result
 
 
