@@ -161,7 +161,8 @@ def load_source(checkpoint: Path, *, data_dir: Path | None = None, dataset: str 
         if data_dir is None and dataset is None:
             raise UserError(f"{checkpoint}: an exported encoder carries no dataset; give "
                             "--data DIR or --dataset NAME")
-        raw = data_section({"data": {"img_size": exported.img_size}}, data_dir, dataset)
+        raw = data_section({"data": {"kind": dataset or "synthetic",
+                                     "img_size": exported.img_size}}, data_dir, dataset)
         data = _exported_data(raw, overrides, str(checkpoint))
         return Source(exported.encoder, data, 0, 0, exported.format, True, exported.format,
                       {"encoder": exported.encoder_config})

@@ -123,11 +123,6 @@ class AttentiveClassifier(nn.Module):
         return self.linear(self.pooler(tokens, valid).flatten(1))  # (B, C)
 
 
-#: The paper's settings (V-JEPA, ImageNet-1K): lr and wd as one point, no search.
-PAPER_LRS: tuple[float, ...] = (1e-3,)
-PAPER_WEIGHT_DECAYS: tuple[float, ...] = (1e-3,)
-
-
 def attentive_probe(
     train_tokens: torch.Tensor,
     train_labels: torch.Tensor,
@@ -139,8 +134,8 @@ def attentive_probe(
     num_queries: int = 1,
     depth: int = 1,
     mlp_ratio: float = 4.0,
-    lrs: tuple[float, ...] = PAPER_LRS,
-    weight_decays: tuple[float, ...] = PAPER_WEIGHT_DECAYS,
+    lrs: tuple[float, ...] | None = None,
+    weight_decays: tuple[float, ...] | None = None,
     optim: ProbeOptim | None = None,
     train_indices: torch.Tensor | None = None,
     holdout_fraction: float = 0.2,
@@ -149,8 +144,9 @@ def attentive_probe(
 ) -> dict[str, Any]:
     """Train an ``AttentiveClassifier`` on cached tokens (B, ..., D); accuracies in [0, 1].
 
-    Tokens and labels may live on any device (training runs there). With one lr and one wd
-    (the paper's) the probe trains on every train row (or ``train_indices``, a low-shot
+    ``lrs`` and ``weight_decays`` default to ``optim``'s single lr and wd (``ProbeOptim()``:
+    the paper's). Tokens and labels may live on any device (training runs there). With one lr
+    and one wd the probe trains on every train row (or ``train_indices``, a low-shot
     subset); with more, the setting is chosen on a hold-out (``jepa_kit.eval.probe``).
     ``batches`` replaces the cached train tokens as the training stream (e.g. tokens of
     augmented images, ``jepa_kit.eval.augmented``); ``train_tokens`` then serve the hold-out.
@@ -163,6 +159,8 @@ def attentive_probe(
     if num_classes is None:
         num_classes = int(max(int(y.max()), int(val_labels.max()))) + 1
     optim = optim or ProbeOptim()
+    lrs = lrs or (optim.lr,)
+    weight_decays = weight_decays or (optim.weight_decay,)
     dim = x.shape[-1]
     pooler = {"num_queries": num_queries, "depth": depth, "mlp_ratio": mlp_ratio}
 

@@ -120,3 +120,81 @@ def test_a_broken_image_under_loader_workers_exits_2_naming_it(
     assert code == 2, err
     assert f"cannot read image {bad}" in err and "internal error" not in err
     assert "Traceback" not in err
+
+
+def test_attentive_probe_on_a_low_shot_subset(checkpoint: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "attentive.json"
+    code, err = in_process(capsys, "eval", "attentive", str(checkpoint), "--epochs", "2",
+                           "--probe-batch-size", "16", "--per-class", "4", "--seed", "1",
+                           "--out", str(out))
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    metrics = result["metrics"]
+    assert result["protocol"] == "attentive" and result["features"] == "tokens"
+    assert result["augment"] == "none" and result["which"] == "target"
+    # The paper's settings unless asked otherwise; the encoder's heads; its 8 x 8 token grid.
+    assert (metrics["lr"], metrics["weight_decay"]) == (1e-3, 1e-3)
+    assert metrics["optim"]["epochs"] == 2 and metrics["optim"]["batch_size"] == 16
+    assert metrics["optim"]["final_weight_decay"] == 1e-6 and metrics["optim"]["grad_clip"] == 1.0
+    assert (metrics["num_heads"], metrics["num_queries"], metrics["depth"]) == (3, 1, 1)
+    assert metrics["tokens"] == [64] and metrics["embed_dim"] == 96
+    subset = result["subset"]
+    assert subset["per_class_counts"] == [4, 4, 4, 4] and subset["seed"] == 1
+    assert metrics["num_train"] == 16 == len(subset["indices"]) and metrics["num_val"] == 32
+    assert 0.0 <= metrics["top1"] <= 1.0
+
+
+def test_linear_probe_on_augmented_views_of_a_fraction(checkpoint: Path,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    args = ("eval", "linear", str(checkpoint), "--features", "last1", "--augment", "ijepa",
+            "--epochs", "2", "--lr", "0.01", "--lr", "0.1", "--wd", "0", "--fraction", "0.25")
+    code, err = in_process(capsys, *args)
+    assert code == 0, err
+    written = checkpoint.parent.parent / "eval_linear_last1_ijepa_0.25frac.json"
+    result = json.loads(written.read_text())
+    metrics = result["metrics"]
+    assert result["features"] == "last1" and result["augment"] == "ijepa"
+    assert result["subset"]["fraction"] == 0.25 and metrics["num_train"] == 16
+    assert [(g["lr"], g["weight_decay"]) for g in metrics["grid"]] == [(0.01, 0.0), (0.1, 0.0)]
+    assert metrics["batch_size"] == 256 and metrics["epochs"] == 2
+    # The same subset again: the draw is fixed by the seed.
+    code, err = in_process(capsys, *args)
+    assert code == 0, err
+    assert json.loads(written.read_text())["subset"] == result["subset"]
+
+    code, err = in_process(capsys, "eval", "linear", str(checkpoint), "--features", "last4")
+    assert code == 2 and "--features last4: the encoder has only 1 blocks" in err
+    code, err = in_process(capsys, "eval", "linear", str(checkpoint), "--per-class", "40")
+    assert code == 2 and "--per-class 40: class 0 has only 16 train images" in err
+
+
+def test_exported_encoders_score_like_their_checkpoint(checkpoint: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    from jepa_kit.interop.export import export_checkpoint
+
+    folder = export_checkpoint(checkpoint, fmt="timm", out=tmp_path / "timm")
+    file = export_checkpoint(checkpoint, fmt="safetensors", out=tmp_path / "enc.safetensors")
+    same_data = ("--set", "data.train_size=64", "--set", "data.val_size=32")
+    scores = {}
+    for name, path in (("checkpoint", checkpoint), ("timm", folder), ("safetensors", file)):
+        out = tmp_path / f"{name}.json"
+        code, err = in_process(capsys, "eval", "knn", str(path), "--dataset", "synthetic",
+                               *same_data, "--k", "5", "--out", str(out))
+        assert code == 0, err
+        result = json.loads(out.read_text())
+        assert result["source"] == name
+        scores[name] = result["metrics"]["top1"]
+    assert scores["timm"] == scores["checkpoint"] == scores["safetensors"]
+    assert json.loads((tmp_path / "timm.json").read_text())["encoder"]["kind"] == "timm"
+
+    code, err = in_process(capsys, "eval", "knn", str(folder))
+    assert code == 2 and "carries no dataset" in err and "--dataset NAME" in err
+    code, err = in_process(capsys, "eval", "knn", str(folder), "--dataset", "synthetic",
+                           "--random-init")
+    assert code == 2 and "--random-init" in err and "exported encoder" in err
+    code, err = in_process(capsys, "eval", "knn", str(file), "--dataset", "synthetic",
+                           "--set", "train.epochs=2")
+    assert code == 2 and "only data.* keys" in err
