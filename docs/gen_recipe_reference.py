@@ -24,6 +24,7 @@ from pydantic_core import PydanticUndefined
 from jepa_kit.recipe import (
     COMPONENT_SECTIONS,
     ENGINE_DEFAULTS,
+    DistributedSection,
     EvalSection,
     OptimSection,
     RunSection,
@@ -38,6 +39,7 @@ PLAIN_SECTIONS: dict[str, type[BaseModel]] = {
     "optim": OptimSection,
     "train": TrainSection,
     "eval": EvalSection,
+    "distributed": DistributedSection,
 }
 
 _BOUNDS = (

@@ -314,7 +314,7 @@ class Trainer:
         display.message(f"finished at step {self.step}: loss {last:.4f}, {elapsed:.1f} s, "
                         f"run in {self.out}")
         if self.skipped_images:
-            display.message(f"[bold yellow]{self.skipped_images} unreadable image(s) were "
+            display.message(f"[bold yellow]{self.skipped_images} unreadable sample(s) were "
                             f"replaced (data.skip_corrupt); rank 0's are listed in "
                             f"{self.out / SKIPPED_FILES}")
         D.barrier(self.dist)
