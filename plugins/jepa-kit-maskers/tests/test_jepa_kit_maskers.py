@@ -122,3 +122,28 @@ def test_check_grid_names_the_keys(config: object, grid: tuple[int, int],
 def test_block_config_rejects_unordered_ranges() -> None:
     with pytest.raises(ValueError, match=r"masker\.scale"):
         BlockMasker.Config(scale=(0.7, 0.5))
+
+
+def test_random_tube_conforms_and_is_registered() -> None:
+    from jepa_kit_maskers import RandomTubeMasker
+
+    check_masker(RandomTubeMasker, grid=(8, 8))
+    check_component("masker", "random_tube")
+
+
+def test_random_tubes_run_through_the_whole_clip() -> None:
+    from jepa_kit_maskers import RandomTubeMasker
+
+    grid = (4, 14, 14)
+    masks = sample(RandomTubeMasker(RandomTubeMasker.Config(), grid=grid), batch=3)
+    kept = int(196 * (1 - 0.9))  # the official int(H W (1 - ratio)): 19
+    assert masks.context.shape == (3, 4 * kept) and masks.targets.shape == (1, 3, 4 * (196 - kept))
+    for i in range(3):
+        frames = masks.context[i].view(4, kept) % 196  # the same spatial positions every tubelet
+        assert bool((frames == frames[:1]).all())
+        both = torch.cat([masks.context[i], masks.targets[0, i]]).sort().values
+        assert torch.equal(both, torch.arange(4 * 196))  # context and targets partition the clip
+    assert not torch.equal(masks.context[0], masks.context[1])  # positions differ per clip
+    with pytest.raises(ValueError, match=r"masker.ratio=0.999 keeps 0 of the 16 spatial "
+                       r"positions"):
+        RandomTubeMasker.Config(ratio=0.999).check_grid((2, 4, 4))
