@@ -223,6 +223,9 @@ def evaluate_checkpoint(
     if protocol == "attentive" and features != "avg":
         raise typer.BadParameter("the attentive probe reads the last layer's tokens",
                                  param_hint="--features")
+    if features == "tokens":
+        raise typer.BadParameter("kNN and linear probes read pooled features: avg or lastK",
+                                 param_hint="--features")
     last_blocks(features)
     if per_class is not None and fraction is not None:
         raise UserError("give either --per-class N or --fraction F, not both")
