@@ -29,7 +29,8 @@ def test_method_ablation_trains_both_and_compares_them(
     code, table, err = cli(capsys, "compare", str(out), "--eval", "knn")
     assert code == 0, err
     assert "ijepa" in table and "lejepa" in table and 'method.kind="lejepa"' in table
-    # Each run is scored on its method's default encoder.
+    # Each run is scored on the encoder its recipe's eval.which names (the ablation file
+    # sets context for I-JEPA), the one its periodic kNN watched.
     which = {run: json.loads((out / run / "eval_knn.json").read_text())["which"]
              for run in ("ijepa", "lejepa")}
-    assert which == {"ijepa": "target", "lejepa": "encoder"}
+    assert which == {"ijepa": "context", "lejepa": "encoder"}
