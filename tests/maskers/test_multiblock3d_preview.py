@@ -48,8 +48,8 @@ def test_masks_cli_writes_the_video_sheet(tmp_path: Path, capsys: pytest.Capture
               "--set", "data.train_size=4", "--set", "data.num_workers=0"])
     assert int(info.value.code or 0) == 0
     printed = capsys.readouterr().out
-    assert "2 clips x 2 mask generators" in printed and "grid 4x4x4" in printed
+    assert "2 clips x 2 mask generators" in printed and "grid 2x8x8" in printed
     assert "gen 1 context" in printed
     with Image.open(out) as sheet:
-        assert sheet.width == LABEL_WIDTH + 4 * (64 + PAD) + PAD  # 4 tubelets of 32 px x 2
+        assert sheet.width == LABEL_WIDTH + 2 * (64 + PAD) + PAD  # 2 tubelets of 32 px x 2
         assert sheet.height == 4 * (64 + PAD) + PAD + 16  # 2 generators x 2 clips
