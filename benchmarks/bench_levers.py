@@ -31,7 +31,7 @@ from bench_step import (
 )
 from common import Result, keep_freed_memory, loadavg, median, script_main, settle, timed
 
-from jepa_kit.ops.masks import apply_masks, gather_tokens
+from jepa_kit.ops.masks import apply_masks, gather_tokens, repeat_batch
 
 
 # -- whole steps -------------------------------------------------------------------------------
@@ -260,6 +260,76 @@ def gather_levers(repeats: int) -> list[dict[str, Any]]:
     return rows
 
 
+def interleaved(cases: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds of each case, the cases alternating call by call (load hits all alike)."""
+    for fn in cases.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            tic = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - tic)
+    return {name: median(ts) for name, ts in times.items()}
+
+
+def target_levers(repeats: int, cfg: StepConfig | None = None) -> list[dict[str, Any]]:
+    """The target side of the step and the predictor's context projection, exact variants.
+
+    * ``torch.inference_mode`` instead of ``no_grad`` for the target encoder (inference tensors
+      cannot be saved for the loss's backward, so the gathered targets are cloned out);
+    * layer-norm of the gathered targets (M x Kt tokens) instead of all N tokens before the
+      gather (the norm is per token, so exact; the collapse monitors still need all N);
+    * the predictor's input Linear once on the context, then tiled per block (today), against
+      tiling first (M times the Linear's work, forward and backward).
+    """
+    cfg = cfg or StepConfig("small", 224, 16, 12)
+    step = TrainStep(recipe_for(cfg))
+    images = random_images(cfg.img, cfg.batch)
+    masks = sample_masks(recipe_for(cfg), step.encoder.grid, cfg.batch, 1)[0]
+    enc, tidx = step.target_encoder, masks.targets
+    d = enc.embed_dim
+
+    def no_grad_norm_gather() -> torch.Tensor:
+        with torch.no_grad():
+            return apply_masks(torch.nn.functional.layer_norm(enc(images), (d,)), tidx)
+
+    def inference_norm_gather() -> torch.Tensor:
+        with torch.inference_mode():
+            out = apply_masks(torch.nn.functional.layer_norm(enc(images), (d,)), tidx)
+        return out.clone()
+
+    def no_grad_gather_norm() -> torch.Tensor:
+        with torch.no_grad():
+            return torch.nn.functional.layer_norm(apply_masks(enc(images), tidx), (d,))
+
+    assert torch.allclose(no_grad_norm_gather(), no_grad_gather_norm(), atol=1e-6)
+    assert torch.equal(no_grad_norm_gather(), inference_norm_gather())
+    target = interleaved({"no_grad, norm then gather (today)": no_grad_norm_gather,
+                          "inference_mode, norm then gather": inference_norm_gather,
+                          "no_grad, gather then norm": no_grad_gather_norm}, repeats)
+
+    pred = step.predictor
+    context = torch.randn(cfg.batch, masks.context.shape[1], d, requires_grad=True)
+    m = tidx.shape[0]
+
+    def project_then_tile() -> None:
+        repeat_batch(pred.predictor_embed(context), m).sum().backward()
+
+    def tile_then_project() -> None:
+        pred.predictor_embed(repeat_batch(context, m)).sum().backward()
+
+    proj = interleaved({"predictor: project context once, then tile (today)": project_then_tile,
+                        "predictor: tile, then project": tile_then_project}, repeats)
+    rows = []
+    for group, config in ((target, f"{cfg.label} target side"),
+                          (proj, f"{cfg.label} predictor_embed fwd+bwd")):
+        base = next(iter(group.values()))
+        rows += [{"lever": name, "config": config, "ms": t * 1e3, "change": base / t - 1}
+                 for name, t in group.items()]
+    return rows
+
+
 def run(quick: bool = False) -> Result:
     """A/B of each performance lever against today's defaults."""
     cfg = StepConfig("tiny", 64, 8, 6) if quick else StepConfig("small", 224, 16, 12)
@@ -269,6 +339,7 @@ def run(quick: bool = False) -> Result:
     rows += ema_levers(components, repeats=10)
     rows += host_sync_lever(repeats=10)
     rows += gather_levers(repeats=10)
+    rows += target_levers(repeats=10)
     del components
     return Result("levers", ["lever", "config", "ms", "images_per_s", "gflops", "change",
                              "first_step_s", "busy_cores"], rows,

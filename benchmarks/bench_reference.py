@@ -183,6 +183,8 @@ def run(quick: bool = False, rounds: int = 3, targets: Sequence[str] = ("per_blo
         label = base.label.replace(" fp32", "").replace(" reference", "")
         for row in ratio_rows(label, times, OFFICIAL if official is not None else None):
             rows.append({**row, "loadavg": load, "busy_cores": busy})
+            print(f"  {label} | {row['variant']} | {row['ms_per_step']:,.0f} ms | "
+                  f"{row['vs_official'] or float('nan'):.2f}x", flush=True)
     result = Result("reference", COLUMNS, rows)
     result.notes.append(f"threads {torch.get_num_threads()}; {rounds} interleaved rounds; "
                         "vs_official = official median / variant median (above 1: faster)")

@@ -57,13 +57,14 @@ class StepConfig:
     batch: int = 16
     targets: str = "per_block"  # predictor.targets
     masker_mode: str = "uniform"  # masker.mode; "reference": the official collator's
+    checkpointing: bool = False  # train.activation_checkpointing
 
     @property
     def label(self) -> str:
         # Only non-default switches are named, so the baseline's keys stay what they were.
         extra = "".join(f" {v}" for v, default in ((self.targets, "per_block"),
                                                    (self.masker_mode, "uniform"))
-                        if v != default)
+                        if v != default) + (" ckpt" if self.checkpointing else "")
         if self.size == "quickstart":
             return f"quickstart {self.precision} b{self.batch}{extra}"
         short = {"tiny": "T", "small": "S", "base": "B", "large": "L", "huge": "H"}[self.size]
@@ -113,7 +114,8 @@ def recipe_for(cfg: StepConfig) -> Any:
         "masker": {"kind": "multiblock", "mode": cfg.masker_mode, "num_targets": 4,
                    "target_scale": [0.15, 0.2],
                    "context_scale": [0.85, 1.0], "min_keep": 10 if grid >= 14 else 4},
-        "train": {"batch_size": cfg.batch, "precision": cfg.precision},
+        "train": {"batch_size": cfg.batch, "precision": cfg.precision,
+                  "activation_checkpointing": cfg.checkpointing},
     }, f"<benchmark {cfg.label}>")
 
 
@@ -149,6 +151,9 @@ class TrainStep:
         self.schedule = OptimSchedule(self.optimizer, lengths, start_lr=o.start_lr, lr=o.lr,
                                       final_lr=o.final_lr, wd=o.weight_decay,
                                       final_wd=o.final_weight_decay)
+        if recipe.train.activation_checkpointing:  # as the trainer does
+            self.encoder.set_grad_checkpointing(True)
+            self.predictor.set_grad_checkpointing(True)
         self.train_encoder: torch.nn.Module = self.encoder
         self.train_predictor: torch.nn.Module = self.predictor
         if levers.compile:

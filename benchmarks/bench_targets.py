@@ -50,6 +50,8 @@ def run(quick: bool = False, rounds: int = 3) -> Result:
             label = replace(base, precision=precision).label.replace(" reference", "")
             for row in ratio_rows(label, times, "per_block", column="vs_per_block"):
                 rows.append({**row, "loadavg": load, "busy_cores": busy})
+                print(f"  {label} | {row['variant']} | {row['ms_per_step']:,.0f} ms | "
+                      f"{row['vs_per_block']:.2f}x", flush=True)
             del variants
     result = Result("targets", COLUMNS, rows)
     result.notes.append(f"threads {torch.get_num_threads()}; {rounds} interleaved rounds; "

@@ -132,3 +132,16 @@ def test_official_masks_layout(bench) -> None:
                                      targets=targets))
     assert len(enc) == 1 and enc[0].shape == (3, 5)
     assert len(pred) == 2 and torch.equal(pred[1], targets[1])
+
+
+@pytest.mark.slow
+def test_memory_child_audits_a_checkpointed_step(bench) -> None:
+    """Activation checkpointing re-runs each trained block's attention in the backward pass; the
+    audit counts those calls and still finds no materialised attention."""
+    bench_memory = bench("bench_memory")
+    StepConfig = bench("bench_step").StepConfig
+    row = bench_memory.child(StepConfig("tiny", 64, 8, 2, batch=2, checkpointing=True))
+    assert row["attention_ok"], row["problems"]
+    assert row["config"].endswith(" ckpt") and row["checkpointing"] is True
+    assert row["step_mib_per_image"] == pytest.approx(row["step_mib"] / 2)
+    assert [c.checkpointing for c in bench_memory.configs(False, scale=True)] == [False, True] * 2
