@@ -203,7 +203,8 @@ def component_section(section: str, kind: str) -> list[str]:
 def generate() -> str:
     lines = [HEADER]
     for section in ("run", "method", "data", "views", "encoder", "predictor", "masker",
-                    "target_updater", "loss", "projector", "optim", "train", "eval"):
+                    "target_updater", "loss", "projector", "optim", "train", "eval",
+                    "distributed"):
         if section in PLAIN_SECTIONS:
             lines += plain_section(section, PLAIN_SECTIONS[section])
         else:

@@ -1,8 +1,10 @@
-"""Stop requests: a repeated SIGTERM is one request; a second Ctrl-C is not."""
+"""Stop requests: a repeated SIGTERM is one request; a second Ctrl-C is not.
+
+Signals are raised in the calling thread (``signal.raise_signal``): ``os.kill`` may deliver
+them to another thread of the test process, and the handler then runs a little later."""
 
 from __future__ import annotations
 
-import os
 import signal
 
 import pytest
@@ -12,18 +14,18 @@ from jepa_kit.train.signals import StopRequested, StopSignals
 
 def test_repeated_sigterm_is_one_request() -> None:
     with StopSignals() as stop:
-        os.kill(os.getpid(), signal.SIGTERM)
-        os.kill(os.getpid(), signal.SIGTERM)  # would kill the process if the handler were gone
+        signal.raise_signal(signal.SIGTERM)
+        signal.raise_signal(signal.SIGTERM)  # would kill the process if the handler were gone
         assert stop.signum == signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 
 def test_a_second_ctrl_c_interrupts() -> None:
     with StopSignals() as stop:
-        os.kill(os.getpid(), signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
         assert stop.signum == signal.SIGINT
         with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
 
 
 def test_the_message_says_where_the_checkpoint_is() -> None:
