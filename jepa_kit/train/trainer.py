@@ -127,6 +127,13 @@ class Trainer:
                 f"train.batch_size={t.batch_size} x train.accumulate_steps={self.accumulate} "
                 f"per process; lower train.batch_size or train.accumulate_steps"
             )
+        if self.device.type == "cpu" and t.precision == "bf16" and self.dist.is_main:
+            from jepa_kit.train.cpu_bf16 import emulated_bf16
+
+            if emulated_bf16():
+                warnings.warn("train.precision=bf16 on a CPU without native bf16 matmuls (no "
+                              "avx512_bf16 or amx_bf16 flag): they are emulated and much slower "
+                              "than fp32 here; use --set train.precision=fp32", stacklevel=2)
         if self.device.type == "cuda":
             # TF32 tensor cores for fp32 matmuls; an fp32 run otherwise leaves most idle.
             torch.backends.cuda.matmul.allow_tf32 = t.tf32
