@@ -6,6 +6,15 @@ every frame. The class is the direction of motion (right, left, down, up, then t
 The picture wraps around the edges (the frame is a torus) and the start position is uniform, so
 the object's position in any one frame is uniform whatever the class: every single frame has
 the same distribution in every class and only the change from frame to frame carries the label.
+
+Three options make the motion a stronger signal without breaking that property:
+``num_objects`` shapes (each with its own uniform start) all move with the clip's velocity;
+``background = "texture"`` replaces the static ramp by a random periodic texture that moves
+with them (the whole picture pans, so every patch shows the motion, where a static background
+lets most tokens be predicted from their position alone); ``noise`` sets the range of the
+per-frame noise (``(0, 0)``: none). The texture is stationary on the torus (Gaussian-filtered
+white noise, translated by a phase shift), so a translated frame has the same distribution as
+the first one whatever the direction.
 A frame-level model therefore scores chance on it; a model that compares frames can solve it.
 This is the point of the set: it tests that a video encoder (V-JEPA, Bardes et al. 2024,
 arXiv:2404.08471) learns motion, which an image encoder applied frame by frame cannot.
@@ -71,6 +80,19 @@ class SyntheticVideoConfig(DatasetConfig):
     object_scale: tuple[float, float] = Field(
         (0.15, 0.25), description="Range of the shape's radius as a fraction of native_size."
     )
+    num_objects: int = Field(
+        1, ge=1, le=16, description="Shapes per clip, each with its own kind, size, grey level "
+        "and uniform start position; all move with the clip's one velocity."
+    )
+    background: Literal["shaded", "texture"] = Field(
+        "shaded", description="shaded: a static linear grey ramp; texture: a random periodic "
+        "texture (blobs of about native_size / 16 px) that moves with the shapes, so the whole "
+        "picture pans."
+    )
+    noise: tuple[float, float] = Field(
+        (0.02, 0.06), description="Range of the std of the Gaussian noise added to every frame "
+        "(fresh per frame), drawn per clip; (0, 0): no noise."
+    )
 
     @model_validator(mode="after")
     def _check_ranges(self) -> SyntheticVideoConfig:
@@ -81,6 +103,9 @@ class SyntheticVideoConfig(DatasetConfig):
         if not 0.05 <= lo <= hi <= 0.45:
             raise ValueError(f"data.object_scale must satisfy 0.05 <= min <= max <= 0.45, got "
                              f"({lo}, {hi})")
+        lo, hi = self.noise
+        if not 0.0 <= lo <= hi <= 0.3:
+            raise ValueError(f"data.noise must satisfy 0 <= min <= max <= 0.3, got ({lo}, {hi})")
         return self
 
 
@@ -104,14 +129,35 @@ def _object_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     raise AssertionError(f"no drawing for shape {shape!r}")
 
 
+def _texture(size: int, rng: np.random.Generator) -> np.ndarray:
+    """Spectrum (S, S) of a stationary periodic texture of unit std: white noise low-passed by
+    a Gaussian of ``size / 16`` px, so blobs are a few px wide at every ``size``."""
+    sigma = size / 16.0
+    f = np.fft.fftfreq(size)
+    gain = np.exp(-2.0 * (math.pi * sigma) ** 2 * (f[:, None] ** 2 + f[None, :] ** 2))
+    spectrum = np.fft.fft2(rng.standard_normal((size, size))) * gain
+    return spectrum / max(float(np.fft.ifft2(spectrum).real.std()), 1e-12)
+
+
+def _shifted(spectrum: np.ndarray, dy: float, dx: float) -> np.ndarray:
+    """The texture of ``spectrum`` translated by (dy, dx) px on the torus (sub-pixel exact)."""
+    f = np.fft.fftfreq(spectrum.shape[0])
+    phase = np.exp(-2j * math.pi * (f[:, None] * dy + f[None, :] * dx))
+    return np.fft.ifft2(spectrum * phase).real
+
+
 def draw_clip(label: int, size: int, num_frames: int, rng: np.random.Generator,
               speed: tuple[float, float] = (0.04, 0.08),
-              object_scale: tuple[float, float] = (0.15, 0.25)) -> np.ndarray:
+              object_scale: tuple[float, float] = (0.15, 0.25), *, num_objects: int = 1,
+              background: str = "shaded", noise: tuple[float, float] = (0.02, 0.06)
+              ) -> np.ndarray:
     """One clip of class ``MOTION_NAMES[label]`` as uint8 (T, 3, size, size).
 
     Every draw from ``rng`` happens in the same order whatever ``label`` is, and the label only
     picks the direction of the velocity: two calls with equal generators and different labels
-    give the same first frame (then the shape moves apart).
+    give the same first frame (then the picture moves apart). The draws of the first shape,
+    background ramp and noise come first and in the original order, so the default options
+    give the same pixels as a single-shape set; extra shapes and the texture are drawn after.
     """
     shape = SHAPES[int(rng.integers(len(SHAPES)))]
     radius = rng.uniform(*object_scale) * size
@@ -120,23 +166,38 @@ def draw_clip(label: int, size: int, num_frames: int, rng: np.random.Generator,
     pace = rng.uniform(*speed) * size
     bg, fg = rng.uniform(0.05, 0.35), rng.uniform(0.65, 0.95)
     gy, gx = rng.uniform(-0.15, 0.15, 2)
-    noise_std = rng.uniform(0.02, 0.06)
-    noise = rng.normal(0.0, noise_std, (num_frames, size, size)).astype(np.float32)
+    noise_std = rng.uniform(*noise)
+    frame_noise = rng.normal(0.0, noise_std, (num_frames, size, size)).astype(np.float32)
+    objects = [(shape, radius, theta, cy, cx, fg)]
+    for _ in range(num_objects - 1):  # each its own start, all with the clip's velocity
+        kind = SHAPES[int(rng.integers(len(SHAPES)))]
+        r, th = rng.uniform(*object_scale) * size, rng.uniform(0.0, 2.0 * math.pi)
+        y, x = rng.uniform(0.0, size, 2)
+        objects.append((kind, r, th, y, x, rng.uniform(0.65, 0.95)))
+    texture = None  # (grey level, contrast, spectrum) of a panning background
+    if background == "texture":
+        level, contrast = rng.uniform(0.3, 0.45), rng.uniform(0.06, 0.12)
+        texture = (level, contrast, _texture(size, rng))
 
     dy, dx = DIRECTIONS[MOTION_NAMES[label]]
     coords = np.arange(size, dtype=np.float32) + 0.5
     centred = coords - size / 2.0
-    background = bg + (gy * centred[:, None] + gx * centred[None, :]) / size  # (S, S), static
-    cos, sin = math.cos(theta), math.sin(theta)
+    ramp = bg + (gy * centred[:, None] + gx * centred[None, :]) / size  # (S, S), static
     frames = np.empty((num_frames, size, size), dtype=np.float32)
     for t in range(num_frames):
-        oy = _wrapped(coords, cy + t * pace * dy, size)[:, None] / radius  # (S, 1)
-        ox = _wrapped(coords, cx + t * pace * dx, size)[None, :] / radius  # (1, S)
-        mask = _object_mask(shape, cos * ox + sin * oy, -sin * ox + cos * oy)
-        frames[t] = np.where(mask, fg, background)
-    frames += noise
-    grey = (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)  # (T, S, S)
-    return np.repeat(grey[:, None], 3, axis=1)  # (T, 3, S, S)
+        sy, sx = t * pace * dy, t * pace * dx
+        if texture is None:
+            frames[t] = ramp
+        else:
+            frames[t] = texture[0] + texture[1] * _shifted(texture[2], sy, sx)
+        for kind, r, th, y, x, grey in objects:
+            oy = _wrapped(coords, y + sy, size)[:, None] / r  # (S, 1)
+            ox = _wrapped(coords, x + sx, size)[None, :] / r  # (1, S)
+            cos, sin = math.cos(th), math.sin(th)
+            frames[t][_object_mask(kind, cos * ox + sin * oy, -sin * ox + cos * oy)] = grey
+    frames += frame_noise
+    grey_frames = (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)  # (T, S, S)
+    return np.repeat(grey_frames[:, None], 3, axis=1)  # (T, 3, S, S)
 
 
 class SyntheticVideo(Dataset):
@@ -171,6 +232,7 @@ class SyntheticVideo(Dataset):
             raise IndexError(f"index {index} out of range for {self._size} clips")
         rng = np.random.default_rng([self.config.seed, self._split_key, index])
         label = self.label(index)
-        clip = draw_clip(label, self.config.native_size, self.config.num_frames, rng,
-                         self.config.speed, self.config.object_scale)
+        c = self.config
+        clip = draw_clip(label, c.native_size, c.num_frames, rng, c.speed, c.object_scale,
+                         num_objects=c.num_objects, background=c.background, noise=c.noise)
         return torch.from_numpy(clip), label

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -67,6 +69,43 @@ def test_label_changes_motion_not_the_first_frame() -> None:
         assert not np.array_equal(clip[1:], clips[0][1:])  # then the shape moves another way
 
 
+def test_default_options_keep_the_single_shape_pixels() -> None:
+    """The options added later (num_objects, background, noise) draw after the original
+    stream, so a set at their defaults gives the pixels it always gave."""
+    ds = make(num_classes=8, train_size=16, num_frames=4)
+    digests = [hashlib.sha256(ds[i][0].numpy().tobytes()).hexdigest()[:16] for i in (0, 5)]
+    assert digests == ["40aa21639cb9b8ee", "e537db480a8920d8"]
+
+
+def _changed(clip: np.ndarray) -> float:
+    """Share of the pixels whose grey level differs between frames 0 and 1."""
+    return float((clip[0, 0] != clip[1, 0]).mean())
+
+
+def test_texture_background_pans_and_noise_can_be_off() -> None:
+    """shaded + no noise: only the shape's pixels change; texture: the whole picture moves,
+    by the clip's velocity (the shift from frame 0 to 2 has the class's direction)."""
+    small = {"object_scale": (0.05, 0.05), "noise": (0.0, 0.0)}
+    for label in range(8):
+        rng = np.random.default_rng(label)
+        still = draw_clip(label, 32, 3, rng, speed=(0.1, 0.1), **small)
+        assert 0 < _changed(still) < 0.05  # a 1.6 px shape moved over a static ramp
+        rng = np.random.default_rng(label)
+        pan = draw_clip(label, 32, 3, rng, speed=(0.1, 0.1), background="texture", **small)
+        assert _changed(pan) > 0.5
+        frames = pan[:, 0].astype(np.float64) / 255.0
+        dy, dx = _shift(frames[0], frames[2])  # 2 frames of 3.2 px: 6.4 px along the direction
+        want = np.array(DIRECTIONS[MOTION_NAMES[label]]) * 6.4
+        assert np.abs(np.array([dy, dx]) - want).max() <= 1.5, (label, dy, dx)
+
+
+def test_more_objects_cover_more_of_the_frame() -> None:
+    one = draw_clip(0, 32, 2, np.random.default_rng(1), noise=(0.0, 0.0))
+    four = draw_clip(0, 32, 2, np.random.default_rng(1), noise=(0.0, 0.0), num_objects=4)
+    assert np.array_equal(one[0, 0] >= 166, (four[0, 0] >= 166) & (one[0, 0] >= 166))
+    assert (four[0, 0] >= 166).sum() > 1.5 * (one[0, 0] >= 166).sum()  # fg >= 0.65 * 255
+
+
 def _shift(frame_a: np.ndarray, frame_b: np.ndarray) -> tuple[int, int]:
     """The circular (dy, dx) that best maps ``frame_a`` onto ``frame_b`` (phase correlation)."""
     fa, fb = (np.fft.fft2(f - f.mean()) for f in (frame_a, frame_b))
@@ -92,11 +131,16 @@ def test_two_frames_separate_the_classes() -> None:
     assert correct / len(ds) >= 0.95
 
 
-@pytest.mark.parametrize("frame", [0, 3])
-def test_a_single_frame_does_not_tell_the_class(frame: int) -> None:
+PANNING = {"background": "texture", "num_objects": 3, "noise": (0.0, 0.0)}
+
+
+@pytest.mark.parametrize(("frame", "options"), [(0, {}), (3, {}), (0, PANNING), (3, PANNING)])
+def test_a_single_frame_does_not_tell_the_class(frame: int, options: dict[str, object]) -> None:
     """Nearest class mean on one frame (raw pixels, and a position-free intensity histogram)
-    scores chance on held-out clips, while the same classifier on a frame difference works."""
-    train, val = make(train_size=256, num_frames=4), make(train=False, val_size=128, num_frames=4)
+    scores chance on held-out clips, while the same classifier on a frame difference works;
+    also with several shapes on a moving texture and no noise (the quickstart's clips)."""
+    train = make(train_size=256, num_frames=4, **options)
+    val = make(train=False, val_size=128, num_frames=4, **options)
 
     def features(ds: SyntheticVideo, kind: str) -> tuple[np.ndarray, np.ndarray]:
         rows, labels = [], []
@@ -134,6 +178,11 @@ def test_a_single_frame_does_not_tell_the_class(frame: int) -> None:
         ({"speed": (0.1, 0.05)}, "data.speed must satisfy"),
         ({"speed": (0.0, 0.05)}, r"data.speed must satisfy 0 < min"),
         ({"object_scale": (0.01, 0.2)}, "data.object_scale must satisfy"),
+        ({"noise": (0.1, 0.05)}, "data.noise must satisfy"),
+        ({"noise": (-0.01, 0.05)}, r"data.noise must satisfy 0 <= min"),
+        ({"num_objects": 0}, "num_objects"),
+        ({"num_objects": 17}, "num_objects"),
+        ({"background": "wavy"}, "background"),
         ({"frames": 8}, "frames"),
     ],
 )
