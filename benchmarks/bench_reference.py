@@ -36,9 +36,11 @@ from bench_step import StepConfig, TrainStep, random_images, recipe_for, sample_
 from common import (
     QUIET_WAIT,
     Result,
+    add_precision_arg,
     add_shared_args,
     loadavg,
     median,
+    precisions,
     print_table,
     settle,
     write_json,
@@ -160,7 +162,7 @@ def jepa_kit_variant(cfg: StepConfig, images: torch.Tensor) -> Callable[[Masks],
 
 
 def run(quick: bool = False, rounds: int = 3, targets: Sequence[str] = ("per_block",),
-        official_path: str | None = None) -> Result:
+        official_path: str | None = None, kinds: Sequence[str] = ("fp32", "bf16")) -> Result:
     """Official I-JEPA step vs jepa-kit's at the issue's two shapes, interleaved."""
     official = load_official(official_path) if official_path else None
     rows: list[dict[str, Any]] = []
@@ -174,7 +176,7 @@ def run(quick: bool = False, rounds: int = 3, targets: Sequence[str] = ("per_blo
             ref_step = OfficialStep(official, base)
             variants[OFFICIAL] = lambda m, s=ref_step, x=images: s(x, *official_masks(m))
         for mode in targets:
-            for precision in ("fp32", "bf16"):
+            for precision in kinds:
                 cfg = replace(base, precision=precision, targets=mode)
                 name = f"jepa-kit {precision}" + ("" if mode == "per_block" else f" {mode}")
                 variants[name] = jepa_kit_variant(cfg, images)
@@ -194,6 +196,7 @@ def run(quick: bool = False, rounds: int = 3, targets: Sequence[str] = ("per_blo
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_shared_args(parser)
+    add_precision_arg(parser)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--targets", default="per_block",
                         help="predictor.targets modes of jepa-kit to add, comma-separated "
@@ -205,7 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("bench_reference: IJEPA_OFFICIAL is not set, skipped. Set it to a checkout of "
               "github.com/facebookresearch/ijepa (the folder holding src/) to compare.")
         return 0
-    result = run(args.quick, args.rounds, args.targets.split(","), official_path=path)
+    result = run(args.quick, args.rounds, args.targets.split(","), official_path=path,
+                 kinds=precisions(args.precision))
     print_table(result)
     print(f"  wrote {write_json(result, args.out)}")
     return 0

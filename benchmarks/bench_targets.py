@@ -6,7 +6,7 @@ precision run interleaved on the same mask batches (``bench_reference.interleave
 gives each mode's median and ``per_block / mode`` (above 1: faster than the paper's form).
 What the single-pass modes cost in accuracy is recipes/ablations/predictor_targets.toml.
 
-    python benchmarks/bench_targets.py [--quick] [--rounds 3]
+    python benchmarks/bench_targets.py [--quick] [--small-only] [--rounds 3] [--precision auto]
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from common import (
     QUIET_WAIT,
     Metric,
     Result,
+    add_precision_arg,
     add_shared_args,
     loadavg,
+    precisions,
     print_table,
     settle,
     write_json,
@@ -35,14 +37,16 @@ COLUMNS = ["config", "variant", "ms_per_step", "vs_per_block", "steps", "spread"
            "busy_cores"]
 
 
-def run(quick: bool = False, rounds: int = 3) -> Result:
+def run(quick: bool = False, rounds: int = 3, kinds: Sequence[str] = ("fp32", "bf16"),
+        small_only: bool = False) -> Result:
     """Each predictor.targets mode's step time, interleaved per precision."""
     rows: list[dict[str, Any]] = []
-    for base in CONFIGS[:1] if quick else CONFIGS:
+    configs = CONFIGS[:1] if quick else CONFIGS[1:] if small_only else CONFIGS
+    for base in configs:
         images = random_images(base.img, base.batch)
         grid = (base.img // base.patch,) * 2
         batches = sample_masks(recipe_for(base), grid, base.batch, 2 if base.img >= 224 else 3)
-        for precision in ("fp32", "bf16"):
+        for precision in kinds:
             variants = {mode: jepa_kit_variant(replace(base, precision=precision, targets=mode),
                                                images) for mode in MODES}
             busy, load = settle(), loadavg()
@@ -65,10 +69,12 @@ def run(quick: bool = False, rounds: int = 3) -> Result:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_shared_args(parser)
+    add_precision_arg(parser)
+    parser.add_argument("--small-only", action="store_true", help="only ViT-S/16 at 224")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     args = parser.parse_args(argv)
     QUIET_WAIT["seconds"] = args.wait
-    result = run(args.quick, args.rounds)
+    result = run(args.quick, args.rounds, precisions(args.precision), args.small_only)
     print_table(result)
     print(f"  wrote {write_json(result, args.out)}")
     return 0

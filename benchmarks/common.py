@@ -281,6 +281,25 @@ def add_shared_args(parser: Any) -> None:
                         "processes to use < 0.5 cores")
 
 
+def precisions(choice: str) -> tuple[str, ...]:
+    """The precisions a ``--precision`` value asks for. ``auto`` leaves bf16 out on a CPU that
+    emulates it (hundreds of times slower than fp32 there, so its timing says nothing)."""
+    if choice == "auto":
+        from jepa_kit.train.cpu_bf16 import emulated_bf16
+
+        if not torch.cuda.is_available() and emulated_bf16():
+            print("  bf16 left out: this CPU emulates bf16 matmuls (--precision both to force)")
+            return ("fp32",)
+        return ("fp32", "bf16")
+    return ("fp32", "bf16") if choice == "both" else (choice,)
+
+
+def add_precision_arg(parser: Any) -> None:
+    parser.add_argument("--precision", choices=("auto", "both", "fp32", "bf16"), default="auto",
+                        help="which train.precision values to time (auto: both, but no bf16 on "
+                        "a CPU that emulates it)")
+
+
 def script_main(run: Callable[..., Result], argv: Sequence[str] | None = None) -> int:
     """The ``__main__`` of a single benchmark: ``--quick`` and ``--out``, table + JSON."""
     import argparse

@@ -38,6 +38,8 @@ class Encoder(nn.Module, ABC):
     num_heads: int
     #: Patch grid: (rows, cols) for images, (frames, rows, cols) for video; tokens row-major.
     grid: tuple[int, ...]
+    #: True when ``forward`` takes ``keep_valid`` (the fixed-shape path, ``method.length_bucket``).
+    accepts_padding: ClassVar[bool] = False
 
     @property
     def num_patches(self) -> int:
@@ -50,4 +52,8 @@ class Encoder(nn.Module, ABC):
         ``keep`` (B, K) int64 patch indices: positions are added to every patch token first, then
         only the kept tokens go through the transformer. Returns (B, K, D), or (B, N, D) when
         ``keep`` is None.
+
+        Encoders with ``accepts_padding`` also take ``keep_valid`` (K,) bool: ``keep`` was padded
+        to a bucket length and only the True columns are real; padded tokens must not be
+        attended to (their own outputs are discarded).
         """

@@ -27,13 +27,15 @@ from torch import nn
 
 from jepa_kit.encoders.base import Encoder, EncoderConfig
 from jepa_kit.layers import run_blocks
-from jepa_kit.ops.masks import gather_tokens
+from jepa_kit.ops.masks import gather_tokens, key_padding_mask
 
 _PATCH = re.compile(r"patch(\d+)")
 
 
 class TimmEncoder(Encoder):
     """A timm ``VisionTransformer`` (or subclass) returning patch tokens only."""
+
+    accepts_padding = True
 
     class Config(EncoderConfig):
         kind: Literal["timm"] = "timm"
@@ -126,7 +128,8 @@ class TimmEncoder(Encoder):
         """Recompute block activations in the backward pass (``train.activation_checkpointing``)."""
         self.grad_checkpointing = enable
 
-    def forward(self, images: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, keep: torch.Tensor | None = None,
+                keep_valid: torch.Tensor | None = None) -> torch.Tensor:
         m = self.model
         x = m.patch_embed(images)  # (B, N, D)
         # timm's own position step knows where prefix tokens go and whether they get positions.
@@ -135,7 +138,10 @@ class TimmEncoder(Encoder):
         if keep is not None:
             x = torch.cat([x[:, :p], gather_tokens(x[:, p:], keep)], dim=1)  # (B, P + K, D)
         x = m.norm_pre(x)
-        x = run_blocks(m.blocks, x, checkpointed=self.grad_checkpointing)
+        mask = None
+        if keep_valid is not None:  # prefix tokens are always real
+            mask = key_padding_mask(torch.cat([keep_valid.new_ones(p), keep_valid]))
+        x = run_blocks(m.blocks, x, checkpointed=self.grad_checkpointing, attn_mask=mask)
         return self.norm(x)[:, p:]  # (B, K or N, D)
 
 

@@ -29,7 +29,7 @@ from jepa_kit.layers import (
     run_blocks,
     sincos_2d,
 )
-from jepa_kit.ops.masks import gather_tokens
+from jepa_kit.ops.masks import gather_tokens, key_padding_mask
 
 ViTSize = Literal["tiny", "small", "base", "large", "huge", "giant"]
 
@@ -56,6 +56,8 @@ VIT_SIZES: dict[str, ViTDims] = {
 
 class ViTEncoder(Encoder):
     """I-JEPA's ViT encoder; ``forward(images, keep)`` -> (B, K or N, D) patch tokens."""
+
+    accepts_padding = True
 
     class Config(EncoderConfig):
         kind: Literal["vit"] = "vit"
@@ -172,11 +174,13 @@ class ViTEncoder(Encoder):
         """Recompute block activations in the backward pass (``train.activation_checkpointing``)."""
         self.grad_checkpointing = enable
 
-    def forward(self, images: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, keep: torch.Tensor | None = None,
+                keep_valid: torch.Tensor | None = None) -> torch.Tensor:
         x = self.patch_embed(images)  # (B, N, D)
         x = x + self.positions(x.shape[1], images)
         if keep is not None:
             # Positions are added before dropping tokens, so kept tokens know where they are.
             x = gather_tokens(x, keep)  # (B, K, D)
-        x = run_blocks(self.blocks, x, checkpointed=self.grad_checkpointing)
+        mask = None if keep_valid is None else key_padding_mask(keep_valid)
+        x = run_blocks(self.blocks, x, checkpointed=self.grad_checkpointing, attn_mask=mask)
         return self.norm(x)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import ClassVar, Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from jepa_kit.build import (
@@ -29,35 +30,52 @@ from jepa_kit.build import (
 )
 from jepa_kit.config import ComponentConfig
 from jepa_kit.data.loader import Batch, Collator
+from jepa_kit.errors import UserError
 from jepa_kit.losses.base import Loss
 from jepa_kit.maskers.base import Masks
 from jepa_kit.methods.base import Method, MethodConfig, StepOutput, autocast, check_networks
 from jepa_kit.methods.checks import check_output
-from jepa_kit.ops.masks import apply_masks
+from jepa_kit.ops.masks import apply_masks, bucket_length, pad_indices
 from jepa_kit.optim.schedules import ScheduleLengths
 
 
 def ijepa_forward(encoder: nn.Module, predictor: nn.Module, target_encoder: nn.Module,
                   loss_fn: Loss, images: torch.Tensor, masks: Masks, *,
-                  precision: str = "fp32", check: Check | None = None) -> StepOutput:
+                  precision: str = "fp32", check: Check | None = None,
+                  length_bucket: int = 0, num_patches: int = 0) -> StepOutput:
     """Loss of one batch; ``images`` (B, C, H, W), masks as sampled by the masker.
 
     ``check(slot, what, tensor, shape)``, when given, sees each component's output (the
-    method's first-step checks)."""
+    method's first-step checks). ``length_bucket`` > 0 is the fixed-shape path: the context
+    and target index sets are padded up to a multiple of it (at most ``num_patches``) and the
+    padded tokens masked out of attention, so the networks see a few shapes instead of one per
+    batch; the loss reads the real target tokens only, so it equals the unpadded loss up to
+    float rounding."""
     amp = autocast(images.device.type, precision)
     (m, b, kt), kc = masks.targets.shape, masks.context.shape[1]
+    context_idx, target_idx = masks.context, masks.targets
+    padding: dict[str, torch.Tensor] = {}
+    if length_bucket:
+        context_idx, context_valid = pad_indices(
+            masks.context, bucket_length(kc, length_bucket, num_patches))
+        target_idx, target_valid = pad_indices(
+            masks.targets, bucket_length(kt, length_bucket, num_patches))
+        padding = {"context_valid": context_valid, "target_valid": target_valid}
+    lc, lt = context_idx.shape[1], target_idx.shape[2]
 
     # 1. Encode the context block: only the kept patches enter the encoder.
     with amp:
-        context = encoder(images, masks.context)  # (B, Kc, D)
+        context = encoder(images, context_idx,  # (B, Kc, D)
+                          **({"keep_valid": padding["context_valid"]} if padding else {}))
         if check is not None:
-            check("encoder", "forward(images, context indices)", context, (b, kc, None))
+            check("encoder", "forward(images, context indices)", context, (b, lc, None))
 
         # 2. Predict the target blocks' representations from the context.
-        predictions = predictor(context, masks.context, masks.targets)  # (M*B, Kt, D)
+        predictions = predictor(context, context_idx, target_idx, **padding)  # (M*B, Kt, D)
         if check is not None:
             check("predictor", "forward(context, context_idx, target_idx)", predictions,
-                  (m * b, kt, context.shape[-1]))
+                  (m * b, lt, context.shape[-1]))
+        predictions = predictions[:, :kt]  # the real target tokens (all of them unpadded)
 
     # 3. Encode the whole image with the target encoder; no gradient flows into it.
     with torch.no_grad(), amp:
@@ -86,6 +104,14 @@ class IJEPA(Method):
 
     class Config(MethodConfig):
         kind: Literal["ijepa"] = "ijepa"
+        length_bucket: int = Field(
+            0, ge=0, le=65536, description="Fixed-shape path for compiled / CUDA-graph steps: "
+            "pad the context and target token counts up to a multiple of this many tokens "
+            "(capped at the patch grid) and mask the padding out of attention and the loss, "
+            "so the networks see a few shapes instead of one per batch. 0 (default): no "
+            "padding, the reference's shapes. Needs an encoder and predictor that accept "
+            "padding (vit, timm; vit_predictor)."
+        )
 
     slots: ClassVar[dict[str, str | None]] = {
         "encoder": "vit", "predictor": "vit_predictor", "masker": "multiblock",
@@ -112,6 +138,14 @@ class IJEPA(Method):
         self.views = build_views(sections["views"], img_size=img_size)
         self.sections = dict(sections)
         self._checked = False
+        if config.length_bucket:
+            for slot in ("encoder", "predictor"):
+                net = self.networks[slot]
+                if not getattr(net, "accepts_padding", False):
+                    raise UserError(
+                        f"method.length_bucket={config.length_bucket} needs a {slot} that "
+                        f"accepts padded indices; {slot}.kind={sections[slot].kind!r} does not "
+                        f"(set method.length_bucket = 0, or use vit / timm / vit_predictor)")
         check_networks(self)
 
     def _check(self, slot: str, what: str, value: torch.Tensor,
@@ -132,7 +166,9 @@ class IJEPA(Method):
         assert batch.masks is not None, "I-JEPA batches carry masks (IJEPA.collator)"
         out = ijepa_forward(nets["encoder"], nets["predictor"], nets["target_encoder"],
                             self.loss_fn, batch.images, batch.masks, precision=self.precision,
-                            check=None if self._checked else self._check)
+                            check=None if self._checked else self._check,
+                            length_bucket=self.config.length_bucket,
+                            num_patches=self.networks["encoder"].num_patches)
         self._checked = True
         return out
 

@@ -53,3 +53,28 @@ def isolated_blocks_mask(n_context: int, blocks: int, block_len: int,
     owner = torch.arange(blocks, device=device).repeat_interleave(block_len)
     owner = torch.cat([torch.full((n_context,), -1, device=device), owner])  # (L,), -1: context
     return (owner.unsqueeze(0) == -1) | (owner.unsqueeze(1) == owner.unsqueeze(0))
+
+
+def bucket_length(length: int, multiple: int, cap: int) -> int:
+    """``length`` rounded up to a multiple of ``multiple``, at most ``cap`` (the grid's size):
+    the padded length of the fixed-shape path (``method.length_bucket``)."""
+    return min(-(-length // multiple) * multiple, max(cap, length))
+
+
+def pad_indices(idx: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad the last dim of ``idx`` (..., K) to ``length`` -> (padded (..., length), valid
+    (length,) bool). Padding repeats each row's last index: a real position, so gathers stay in
+    range and the padded tokens are ordinary values that attention masks then ignore."""
+    k = idx.shape[-1]
+    valid = torch.arange(length, device=idx.device) < k
+    if length == k:
+        return idx, valid
+    fill = idx[..., -1:].expand(*idx.shape[:-1], length - k)
+    return torch.cat([idx, fill], dim=-1), valid
+
+
+def key_padding_mask(valid: torch.Tensor) -> torch.Tensor:
+    """Attention mask (1, L) from key validity (L,): every query may attend to the real tokens
+    only. Broadcasts to (B, heads, L, L) in SDPA; padded queries still see real keys, so their
+    (discarded) outputs stay finite."""
+    return valid.view(1, -1)

@@ -27,6 +27,8 @@ class Predictor(nn.Module, ABC):
     """
 
     Config: ClassVar[type[PredictorConfig]]
+    #: True when ``forward`` takes ``context_valid`` / ``target_valid`` (the fixed-shape path).
+    accepts_padding: ClassVar[bool] = False
 
     @abstractmethod
     def forward(
@@ -37,4 +39,9 @@ class Predictor(nn.Module, ABC):
         ``context`` (B, Kc, D) encoder tokens at ``context_idx`` (B, Kc); ``target_idx``
         (M, B, Kt) holds M target blocks. Returns (M * B, Kt, D), block-major: row ``j * B + b``
         is block j of sample b (the reference layout).
+
+        Predictors with ``accepts_padding`` also take ``context_valid`` (Kc,) and
+        ``target_valid`` (Kt,) bool: the index tensors were padded to bucket lengths and only
+        True columns are real. Padded tokens must not be attended to; the predictions at padded
+        target columns are discarded by the caller.
         """

@@ -44,6 +44,7 @@ from jepa_kit.ops.masks import (
     apply_masks,
     gather_tokens,
     isolated_blocks_mask,
+    key_padding_mask,
     repeat_batch,
     split_blocks,
 )
@@ -52,6 +53,8 @@ from jepa_kit.predictors.base import Predictor, PredictorConfig
 
 class ViTPredictor(Predictor):
     """Transformer predictor of width ``embed_dim`` (reference: 384 for every encoder size)."""
+
+    accepts_padding = True
 
     class Config(PredictorConfig):
         kind: Literal["vit_predictor"] = "vit_predictor"
@@ -124,7 +127,8 @@ class ViTPredictor(Predictor):
         self.grad_checkpointing = enable
 
     def forward(
-        self, context: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor
+        self, context: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor,
+        context_valid: torch.Tensor | None = None, target_valid: torch.Tensor | None = None,
     ) -> torch.Tensor:
         m, b, kt = target_idx.shape  # (M, B, Kt)
         table = self.predictor_pos_embed.expand(b, -1, -1)  # (B, N, d), a view
@@ -133,12 +137,19 @@ class ViTPredictor(Predictor):
         x = x + gather_tokens(table, context_idx)
         n_context = x.shape[1]
         mode = self.config.targets
+        padded = context_valid is not None or target_valid is not None
+        if padded:  # the fixed-shape path: which key columns are real
+            context_valid = (context_valid if context_valid is not None
+                             else context_idx.new_ones(n_context, dtype=torch.bool))
+            target_valid = (target_valid if target_valid is not None
+                            else target_idx.new_ones(kt, dtype=torch.bool))
 
         if mode == "per_block":
             # One query token per target patch: the shared mask token placed by the table.
             queries = self.mask_token + apply_masks(table, target_idx)  # (M*B, Kt, d)
             x = torch.cat([repeat_batch(x, m), queries], dim=1)  # (M*B, Kc+Kt, d), row j*B+b
-            mask = None
+            mask = (key_padding_mask(torch.cat([context_valid, target_valid])) if padded
+                    else None)
         else:
             # Block j's queries are tokens Kc + j*Kt ... of each sample's single sequence.
             flat_idx = target_idx.transpose(0, 1).reshape(b, m * kt)  # (B, M*Kt)
@@ -146,6 +157,9 @@ class ViTPredictor(Predictor):
             x = torch.cat([x, queries], dim=1)  # (B, Kc+M*Kt, d)
             mask = (isolated_blocks_mask(n_context, m, kt, device=x.device)
                     if mode == "isolated" else None)
+            if padded:
+                keys = key_padding_mask(torch.cat([context_valid, target_valid.repeat(m)]))
+                mask = keys if mask is None else mask & keys
 
         x = run_blocks(self.predictor_blocks, x, checkpointed=self.grad_checkpointing,
                        attn_mask=mask)
