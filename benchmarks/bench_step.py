@@ -58,6 +58,7 @@ class StepConfig:
     targets: str = "per_block"  # predictor.targets
     masker_mode: str = "uniform"  # masker.mode; "reference": the official collator's
     checkpointing: bool = False  # train.activation_checkpointing
+    length_bucket: int = 0  # method.length_bucket (the fixed-shape path)
 
     @property
     def label(self) -> str:
@@ -65,6 +66,7 @@ class StepConfig:
         extra = "".join(f" {v}" for v, default in ((self.targets, "per_block"),
                                                    (self.masker_mode, "uniform"))
                         if v != default) + (" ckpt" if self.checkpointing else "")
+        extra += f" pad{self.length_bucket}" if self.length_bucket else ""
         if self.size == "quickstart":
             return f"quickstart {self.precision} b{self.batch}{extra}"
         short = {"tiny": "T", "small": "S", "base": "B", "large": "L", "huge": "H"}[self.size]
@@ -103,9 +105,11 @@ def recipe_for(cfg: StepConfig) -> Any:
                            [f"train.precision={cfg.precision!r}",
                             f"train.batch_size={cfg.batch}",
                             f"predictor.targets={cfg.targets!r}",
-                            f"masker.mode={cfg.masker_mode!r}"])
+                            f"masker.mode={cfg.masker_mode!r}",
+                            f"method.length_bucket={cfg.length_bucket}"])
     grid = cfg.img // cfg.patch
     return validate_recipe({
+        "method": {"kind": "ijepa", "length_bucket": cfg.length_bucket},
         "data": {"kind": "synthetic", "img_size": cfg.img},
         "encoder": {"kind": "vit", "size": cfg.size, "patch_size": cfg.patch},
         "predictor": {"kind": "vit_predictor", "embed_dim": 384, "depth": cfg.pred_depth,
@@ -163,7 +167,9 @@ class TrainStep:
 
     def forward(self, images: torch.Tensor, masks: Masks) -> torch.Tensor:
         out = ijepa_forward(self.train_encoder, self.train_predictor, self.target_encoder,
-                           self.loss_fn, images, masks, precision=self.precision)
+                           self.loss_fn, images, masks, precision=self.precision,
+                           length_bucket=self.recipe.method.length_bucket,
+                           num_patches=self.encoder.num_patches)
         return out.loss
 
     def __call__(self, images: torch.Tensor, masks: Masks) -> torch.Tensor:

@@ -24,7 +24,7 @@ def run_module(monkeypatch: pytest.MonkeyPatch):
 @pytest.mark.parametrize("script", ["run.py", "bench_step.py", "bench_masker.py",
                                     "bench_data.py", "bench_memory.py", "bench_levers.py",
                                     "bench_reference.py", "bench_targets.py",
-                                    "bench_video_decode.py"])
+                                    "bench_video_decode.py", "bench_fixed_shapes.py"])
 def test_every_script_has_working_help(script: str) -> None:
     proc = subprocess.run([sys.executable, str(BENCH / script), "--help"],
                           capture_output=True, text=True, timeout=120)
@@ -145,3 +145,12 @@ def test_memory_child_audits_a_checkpointed_step(bench) -> None:
     assert row["config"].endswith(" ckpt") and row["checkpointing"] is True
     assert row["step_mib_per_image"] == pytest.approx(row["step_mib"] / 2)
     assert [c.checkpointing for c in bench_memory.configs(False, scale=True)] == [False, True] * 2
+
+
+def test_fixed_shapes_counts_fewer_shapes_when_padded(bench) -> None:
+    rows = bench("bench_fixed_shapes").shape_rows(20)
+    by = {(r["config"], r["variant"]): r for r in rows}
+    for config in {r["config"] for r in rows}:
+        plain = by[(config, "unpadded")]["value"]
+        assert 1 <= by[(config, "pad32")]["value"] <= by[(config, "pad8")]["value"] <= plain
+        assert by[(config, "pad8")]["note"].startswith("+")

@@ -90,6 +90,9 @@ class Method(ABC):
     trainable: tuple[str, ...]
     #: The views transform that makes this method's samples.
     views: Views
+    #: True when every batch has one of a few fixed shapes (I-JEPA with
+    #: ``method.length_bucket``): ``train.compile`` then compiles a static graph per shape.
+    static_shapes: bool = False
 
     @classmethod
     def check_sections(cls, sections: Mapping[str, ComponentConfig]) -> None:

@@ -138,6 +138,7 @@ class IJEPA(Method):
         self.views = build_views(sections["views"], img_size=img_size)
         self.sections = dict(sections)
         self._checked = False
+        self.static_shapes = config.length_bucket > 0
         if config.length_bucket:
             for slot in ("encoder", "predictor"):
                 net = self.networks[slot]

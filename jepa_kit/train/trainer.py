@@ -47,6 +47,7 @@ from jepa_kit.rundir.metrics import MetricsLog
 from jepa_kit.rundir.sharded import remove_stale_partials
 from jepa_kit.train import distributed as D
 from jepa_kit.train.checkpointer import Checkpointer
+from jepa_kit.train.compile import compile_network
 from jepa_kit.train.parallel import Parallel
 from jepa_kit.train.progress import ProgressDisplay
 from jepa_kit.train.resume import check_resume
@@ -199,7 +200,7 @@ class Trainer:
         for name in self.method.trainable:
             net = self.parallel.wrap(self.nets[name])
             if t.compile:
-                net = torch.compile(net)
+                net = compile_network(net, static=self.method.static_shapes)
             self.nets[name] = net
 
     def _find_resume_point(self) -> tuple[Path, dict[str, Any]] | None:

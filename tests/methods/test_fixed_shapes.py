@@ -8,7 +8,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from jepa_kit.build import build_loss
+from jepa_kit.build import build_loss, build_method
 from jepa_kit.encoders.timm_encoder import TimmEncoder
 from jepa_kit.encoders.vit import ViTEncoder
 from jepa_kit.errors import UserError
@@ -146,3 +146,23 @@ def test_a_padded_run_trains_like_the_unpadded_one(tmp_path: Path) -> None:
         losses[bucket] = [r["loss"] for r in read_metrics(tmp_path / str(bucket) / "metrics.jsonl")]
     assert len(losses[0]) == 3
     assert losses[16] == pytest.approx(losses[0], rel=1e-4)
+
+
+def test_compile_is_static_per_shape_when_the_method_pads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch._dynamo.config as dynamo_config
+
+    from jepa_kit.train import compile as compile_mod
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(torch, "compile", lambda net, **kw: calls.append(kw) or net)
+    monkeypatch.setattr(dynamo_config, "recompile_limit", 8)
+    net = torch.nn.Linear(2, 2)
+    assert compile_mod.compile_network(net, static=False) is net
+    assert calls == [{}] and dynamo_config.recompile_limit == 8
+    compile_mod.compile_network(net, static=True)
+    assert calls[-1] == {"dynamic": False}
+    assert dynamo_config.recompile_limit == compile_mod.STATIC_RECOMPILE_LIMIT
+    # The method tells the trainer which it is.
+    for bucket, static in ((0, False), (16, True)):
+        recipe = load_recipe(QUICKSTART, [*TINY, f"method.length_bucket={bucket}"])
+        assert build_method(recipe).static_shapes is static
