@@ -34,7 +34,7 @@ from bench_step import (
     recipe_for,
     sample_masks,
 )
-from common import Result, script_main
+from common import Result, precisions, script_main
 from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -150,7 +150,8 @@ def configs(quick: bool, scale: bool = False) -> list[StepConfig]:
             StepConfig("small", 224, 16, 12, "bf16")]
     if not quick:
         cfgs += [StepConfig("tiny", 64, 8, 12, "bf16"), StepConfig("tiny", 224, 16, 12)]
-    return cfgs
+    kinds = precisions("auto")
+    return [c for c in cfgs if c.precision in kinds]
 
 
 def run(quick: bool = False, scale: bool = False) -> Result:

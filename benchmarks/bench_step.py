@@ -31,6 +31,7 @@ from common import (
     loadavg,
     matmul_ceiling,
     median,
+    precisions,
     script_main,
     settle,
     spread,
@@ -265,20 +266,21 @@ def measure_in_subprocess(cfg: StepConfig, *, repeats: int,
     return row
 
 
-def ceilings() -> dict[str, float]:
+def ceilings(kinds: Sequence[str] = ("fp32", "bf16")) -> dict[str, float]:
     """Best of three ceiling measurements per dtype: a ceiling is what the machine can do, and
     other processes can only push a measurement down."""
     return {name: max(matmul_ceiling(dtype) for _ in range(3))
-            for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+            for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))
+            if name in kinds}
 
 
-def matrix(quick: bool) -> list[StepConfig]:
+def matrix(quick: bool, kinds: Sequence[str] = ("fp32", "bf16")) -> list[StepConfig]:
     if quick:
         shapes = [("tiny", 64, 8, 12), ("small", 224, 16, 12)]
     else:
         shapes = [(s, img, p, d) for (img, p) in ((64, 8), (224, 16)) for s in ("tiny", "small")
                   for d in (6, 12)]
-    return [StepConfig(s, img, p, d, prec) for s, img, p, d in shapes for prec in ("fp32", "bf16")]
+    return [StepConfig(s, img, p, d, prec) for s, img, p, d in shapes for prec in kinds]
 
 
 COLUMNS = ["config", "context_len", "target_len", "ms_per_step", "images_per_s",
@@ -288,15 +290,17 @@ COLUMNS = ["config", "context_len", "target_len", "ms_per_step", "images_per_s",
 def run(quick: bool = False, configs: Sequence[StepConfig] | None = None,
         repeats: int | None = None) -> Result:
     """Train-step speed over the model matrix, against this machine's matmul ceiling."""
-    peak = ceilings()
+    kinds = precisions("auto") if configs is None else tuple({c.precision for c in configs})
+    peak = ceilings(kinds)
     rows = []
-    for cfg in configs or matrix(quick):
+    for cfg in configs or matrix(quick, kinds):
         n = repeats or (3 if cfg.img >= 224 else 5)
         rows.append(measure_in_subprocess(cfg, repeats=n, ceilings=peak))
         rows[-1]["note"] = ""
     result = Result("step", COLUMNS, rows, extra={"ceilings_gflops": peak})
-    result.notes.append(f"matmul ceiling (2048^2, same run): fp32 {peak['fp32']:.0f} GFLOP/s, "
-                        f"bf16 {peak['bf16']:.0f} GFLOP/s; threads {torch.get_num_threads()}; "
+    peaks = ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items())
+    result.notes.append(f"matmul ceiling (2048^2, same run): {peaks}; "
+                        f"threads {torch.get_num_threads()}; "
                         f"levers {asdict(default_levers())}")
     result.track("config", "images_per_s")
     result.track("config", "of_ceiling")

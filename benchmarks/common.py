@@ -74,8 +74,11 @@ def machine() -> dict[str, Any]:
 
 
 def machine_class(info: dict[str, Any]) -> str:
-    """What ``--check`` matches on: the same CPU model with the same core count."""
-    return f"{info['cpu_model']} x{info['cores']}"
+    """What ``--check`` matches on: the same CPU model with the same core count and the same
+    bf16 support (one cloud CPU name covers hosts with and without native bf16, whose bf16
+    steps differ a hundredfold)."""
+    native = {"avx512_bf16", "amx_bf16"} & set(info.get("cpu_flags") or ())
+    return f"{info['cpu_model']} x{info['cores']}" + (" native-bf16" if native else "")
 
 
 def loadavg() -> float:

@@ -54,7 +54,9 @@ def compare(metrics: dict[str, dict[str, Any]], baseline: dict[str, Any]) -> tup
                                                                                  list[str]]:
     """(regressions, notes) of this run's metrics against the baseline's."""
     here = machine_class(machine())
-    there = baseline.get("machine_class", "?")
+    # Recomputed from the recorded machine, so a baseline keeps matching when the rule changes.
+    there = (machine_class(baseline["machine"]) if "machine" in baseline
+             else baseline.get("machine_class", "?"))
     if here != there:
         return [], [f"baseline was measured on {there!r}, this is {here!r}: not compared"]
     regressions, notes = [], []

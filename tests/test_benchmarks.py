@@ -154,3 +154,27 @@ def test_fixed_shapes_counts_fewer_shapes_when_padded(bench) -> None:
         plain = by[(config, "unpadded")]["value"]
         assert 1 <= by[(config, "pad32")]["value"] <= by[(config, "pad8")]["value"] <= plain
         assert by[(config, "pad8")]["note"].startswith("+")
+
+
+def test_machine_class_tells_native_bf16_apart(run_module) -> None:
+    base = {"cpu_model": "AMD EPYC", "cores": 2}
+    assert run_module.machine_class({**base, "cpu_flags": ["avx2"]}) == "AMD EPYC x2"
+    native = run_module.machine_class({**base, "cpu_flags": ["avx2", "avx512_bf16"]})
+    assert native == "AMD EPYC x2 native-bf16"
+    # A baseline is matched by the machine it records, whatever class string it stored.
+    baseline = {"machine": {**base, "cpu_flags": ["avx512_bf16"]}, "machine_class": "AMD EPYC x2",
+                "metrics": {}}
+    here = run_module.machine_class(run_module.machine())
+    _, notes = run_module.compare({"x": {"value": 1, "higher_is_better": True}}, baseline)
+    assert (here == native) == (not notes or "not compared" not in notes[0])
+
+
+def test_precisions_leave_emulated_bf16_out(bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    common = bench("common")
+    import jepa_kit.train.cpu_bf16 as cpu_bf16
+
+    assert common.precisions("both") == ("fp32", "bf16") and common.precisions("fp32") == ("fp32",)
+    monkeypatch.setattr(cpu_bf16, "emulated_bf16", lambda: True)
+    assert common.precisions("auto") == ("fp32",)
+    monkeypatch.setattr(cpu_bf16, "emulated_bf16", lambda: False)
+    assert common.precisions("auto") == ("fp32", "bf16")
