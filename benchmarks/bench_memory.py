@@ -86,6 +86,39 @@ class AttentionAudit(TorchDispatchMode):
         return out
 
 
+#: Exit status of a child stopped by its memory cap (``guard_rss``).
+OVER_CAP = 3
+
+
+def available_mib() -> float:
+    """MemAvailable of the machine, MiB (inf where /proc/meminfo is missing)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("inf")
+
+
+def guard_rss(cap_mib: float) -> None:
+    """Stop this process (exit ``OVER_CAP``) once its peak RSS passes ``cap_mib``: a config
+    that does not fit is reported as "more than the cap" instead of taking the machine down
+    with it (no swap: the OOM killer may pick another process)."""
+    import os
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            if rss_mib() > cap_mib:
+                os._exit(OVER_CAP)
+            time.sleep(0.1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def child(cfg: StepConfig) -> dict[str, Any]:
     """Runs in the subprocess: RSS figures and the attention audit of one config."""
     base = rss_mib()
@@ -128,10 +161,17 @@ def child(cfg: StepConfig) -> dict[str, Any]:
 
 
 def in_subprocess(cfg: StepConfig) -> dict[str, Any]:
+    # Leave the rest of the machine 1.5 GiB; whatever the child needs beyond that is reported.
+    cap = max(available_mib() - 1536, 1024)
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", json.dumps(asdict(cfg))],
+        [sys.executable, __file__, "--child", json.dumps(asdict(cfg)), str(cap)],
         capture_output=True, text=True, check=False,
     )
+    if proc.returncode == OVER_CAP:
+        return {"config": cfg.label, **asdict(cfg), "import_mib": None, "built_mib": None,
+                "peak_mib": None, "step_mib": None, "step_mib_per_image": None,
+                "sdpa_kernels": "", "attention_ok": True, "problems": [],
+                "over_cap_mib": cap}
     if proc.returncode:
         raise RuntimeError(f"memory child for {cfg.label} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -158,9 +198,14 @@ def run(quick: bool = False, scale: bool = False) -> Result:
     """Peak RSS per config (fresh process each) and the no-materialised-attention audit."""
     rows = [in_subprocess(cfg) for cfg in configs(quick, scale)]
     result = Result("memory", ["config", "import_mib", "built_mib", "peak_mib", "step_mib",
-                               "step_mib_per_image", "attention_ok", "sdpa_kernels"], rows)
+                               "step_mib_per_image", "attention_ok", "sdpa_kernels",
+                               "over_cap_mib"], rows)
     result.notes.append("MiB of peak RSS (VmHWM): after import, after building models and masks, "
                         "after two steps; step_mib = peak - built")
+    for row in rows:
+        if row.get("over_cap_mib"):
+            result.notes.append(f"{row['config']}: stopped at its memory cap, peak RSS above "
+                                f"{row['over_cap_mib']:,.0f} MiB (does not fit this machine)")
     result.track("config", "peak_mib", higher_is_better=False)
     for row in rows:
         for problem in row["problems"]:
@@ -169,7 +214,9 @@ def run(quick: bool = False, scale: bool = False) -> Result:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--child":
+        if len(sys.argv) == 4:
+            guard_rss(float(sys.argv[3]))
         torch.manual_seed(0)
         print(json.dumps(child(StepConfig(**json.loads(sys.argv[2])))))
         raise SystemExit(0)

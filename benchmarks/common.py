@@ -211,6 +211,8 @@ class Result:
         """Record ``column`` of every row as the metric ``NAME/<row[label]>/<as_name or column>``
         (what ``--check`` compares with the baseline)."""
         for row in self.rows:
+            if row.get(column) is None:  # not measured (e.g. over a memory cap)
+                continue
             key = f"{self.name}/{row[label]}/{as_name or column}"
             self.metrics[key] = Metric(row[column], higher_is_better=higher_is_better)
 

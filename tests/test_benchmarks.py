@@ -178,3 +178,13 @@ def test_precisions_leave_emulated_bf16_out(bench, monkeypatch: pytest.MonkeyPat
     assert common.precisions("auto") == ("fp32",)
     monkeypatch.setattr(cpu_bf16, "emulated_bf16", lambda: False)
     assert common.precisions("auto") == ("fp32", "bf16")
+
+
+def test_memory_child_stops_at_its_cap_instead_of_exhausting_the_machine() -> None:
+    import json
+
+    cfg = {"size": "tiny", "img": 64, "patch": 8, "pred_depth": 2, "batch": 2}
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_memory.py"), "--child",
+                           json.dumps(cfg), "64"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 3, proc.stderr[-2000:]  # OVER_CAP: torch alone is > 64 MiB
+    assert proc.stdout == ""
