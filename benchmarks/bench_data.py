@@ -3,7 +3,7 @@
 Three numbers per setting, all with the recipe's ``data.num_workers`` (default 2):
 
 * loader alone: images/s out of ``build_loader`` (synthetic images drawn and augmented by
-  ``TrainTransform``, masks sampled by ``MaskCollator`` in the workers);
+  the recipe's views, masks sampled by the method's ``Collator`` in the workers);
 * step alone: images/s of the train step on pre-loaded batches (``bench_step.TrainStep``);
 * together: the trainer's loop (``for batch in loader: step(batch)``), images/s and the share
   of wall time spent waiting for the next batch.
@@ -25,9 +25,8 @@ import torch
 from bench_step import StepConfig, TrainStep, default_levers, recipe_for
 from common import Result, loadavg, median, script_main, settle
 
-from jepa_kit.build import build_dataset, build_masker
-from jepa_kit.data.loader import build_loader, set_epoch
-from jepa_kit.data.transforms import TrainTransform
+from jepa_kit.build import build_dataset, build_masker, build_views
+from jepa_kit.data.loader import Collator, build_loader, set_epoch
 
 #: A wait above this share of the loop's wall time counts as starving the step.
 STARVING = 0.05
@@ -51,11 +50,12 @@ def settings(quick: bool) -> list[DataSetting]:
 
 def make_loader(recipe: Any, grid: tuple[int, int], num_workers: int
                 ) -> torch.utils.data.DataLoader:
+    # The trainer's loader: the recipe's views and the masker's collator in the workers.
     dataset = build_dataset(recipe.data, train=True, seed=recipe.run.seed)
-    masker = build_masker(recipe.masker, grid=grid)
-    return build_loader(dataset, TrainTransform(recipe.data), masker,
-                        batch_size=recipe.train.batch_size, seed=recipe.run.seed,
-                        num_workers=num_workers)
+    views = build_views(recipe.views, img_size=recipe.img_size)
+    collator = Collator(build_masker(recipe.masker, grid=grid), recipe.run.seed, 0)
+    return build_loader(dataset, views, collator, batch_size=recipe.train.batch_size,
+                        seed=recipe.run.seed, num_workers=num_workers)
 
 
 def loader_alone(loader: torch.utils.data.DataLoader, batches: int) -> float:

@@ -188,3 +188,13 @@ def test_memory_child_stops_at_its_cap_instead_of_exhausting_the_machine() -> No
                            json.dumps(cfg), "64"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 3, proc.stderr[-2000:]  # OVER_CAP: torch alone is > 64 MiB
     assert proc.stdout == ""
+
+
+def test_data_benchmark_builds_the_trainers_loader(bench) -> None:
+    bench_data = bench("bench_data")
+    recipe = bench("bench_step").recipe_for(bench("bench_step").StepConfig("quickstart", 32, 4, 2,
+                                                                            batch=8))
+    loader = bench_data.make_loader(recipe, (8, 8), num_workers=0)
+    images, masks = bench_data._parts(next(iter(loader)))
+    assert images.shape == (8, 3, 32, 32)
+    assert masks.context.shape[0] == 8 and masks.targets.shape[:2] == (4, 8)
