@@ -50,6 +50,10 @@ DIRECTIONS: dict[str, tuple[float, float]] = {
 #: Shapes drawn, chosen at random for every clip whatever its class.
 SHAPES: tuple[str, ...] = ("disc", "square", "cross", "ring")
 
+#: The grey the texture background is centred on (one level for every clip, so brightness is
+#: no extra nuisance; a clip's mean still varies a little with its texture's lowest frequency).
+TEXTURE_GREY = 0.4
+
 # Distinct from synthetic.py's keys, so the two sets never share a seed stream.
 _SPLIT_KEYS = {True: 0x76747261, False: 0x7676616C}  # "vtra", "vval"
 
@@ -81,13 +85,18 @@ class SyntheticVideoConfig(DatasetConfig):
         (0.15, 0.25), description="Range of the shape's radius as a fraction of native_size."
     )
     num_objects: int = Field(
-        1, ge=1, le=16, description="Shapes per clip, each with its own kind, size, grey level "
-        "and uniform start position; all move with the clip's one velocity."
+        1, ge=0, le=16, description="Shapes per clip, each with its own kind, size, grey level "
+        "and uniform start position; all move with the clip's one velocity (0: none, only "
+        "with background = \"texture\")."
     )
     background: Literal["shaded", "texture"] = Field(
         "shaded", description="shaded: a static linear grey ramp; texture: a random periodic "
         "texture (blobs of about native_size / 16 px) that moves with the shapes, so the whole "
         "picture pans."
+    )
+    texture_contrast: tuple[float, float] = Field(
+        (0.06, 0.12), description="Range of the texture's std (grey levels in [0, 1], around a "
+        "mean grey of 0.4), drawn per clip; used with background = \"texture\"."
     )
     noise: tuple[float, float] = Field(
         (0.02, 0.06), description="Range of the std of the Gaussian noise added to every frame "
@@ -106,6 +115,13 @@ class SyntheticVideoConfig(DatasetConfig):
         lo, hi = self.noise
         if not 0.0 <= lo <= hi <= 0.3:
             raise ValueError(f"data.noise must satisfy 0 <= min <= max <= 0.3, got ({lo}, {hi})")
+        lo, hi = self.texture_contrast
+        if not 0.0 < lo <= hi <= 0.3:
+            raise ValueError(f"data.texture_contrast must satisfy 0 < min <= max <= 0.3, got "
+                             f"({lo}, {hi})")
+        if self.num_objects == 0 and self.background != "texture":
+            raise ValueError("data.num_objects = 0 leaves nothing that moves on a static "
+                             "background; use data.background = \"texture\" or draw a shape")
         return self
 
 
@@ -149,8 +165,8 @@ def _shifted(spectrum: np.ndarray, dy: float, dx: float) -> np.ndarray:
 def draw_clip(label: int, size: int, num_frames: int, rng: np.random.Generator,
               speed: tuple[float, float] = (0.04, 0.08),
               object_scale: tuple[float, float] = (0.15, 0.25), *, num_objects: int = 1,
-              background: str = "shaded", noise: tuple[float, float] = (0.02, 0.06)
-              ) -> np.ndarray:
+              background: str = "shaded", noise: tuple[float, float] = (0.02, 0.06),
+              texture_contrast: tuple[float, float] = (0.06, 0.12)) -> np.ndarray:
     """One clip of class ``MOTION_NAMES[label]`` as uint8 (T, 3, size, size).
 
     Every draw from ``rng`` happens in the same order whatever ``label`` is, and the label only
@@ -168,16 +184,15 @@ def draw_clip(label: int, size: int, num_frames: int, rng: np.random.Generator,
     gy, gx = rng.uniform(-0.15, 0.15, 2)
     noise_std = rng.uniform(*noise)
     frame_noise = rng.normal(0.0, noise_std, (num_frames, size, size)).astype(np.float32)
-    objects = [(shape, radius, theta, cy, cx, fg)]
+    objects = [(shape, radius, theta, cy, cx, fg)][:num_objects]
     for _ in range(num_objects - 1):  # each its own start, all with the clip's velocity
         kind = SHAPES[int(rng.integers(len(SHAPES)))]
         r, th = rng.uniform(*object_scale) * size, rng.uniform(0.0, 2.0 * math.pi)
         y, x = rng.uniform(0.0, size, 2)
         objects.append((kind, r, th, y, x, rng.uniform(0.65, 0.95)))
-    texture = None  # (grey level, contrast, spectrum) of a panning background
+    texture = None  # (contrast, spectrum) of a panning background
     if background == "texture":
-        level, contrast = rng.uniform(0.3, 0.45), rng.uniform(0.06, 0.12)
-        texture = (level, contrast, _texture(size, rng))
+        texture = (rng.uniform(*texture_contrast), _texture(size, rng))
 
     dy, dx = DIRECTIONS[MOTION_NAMES[label]]
     coords = np.arange(size, dtype=np.float32) + 0.5
@@ -189,7 +204,7 @@ def draw_clip(label: int, size: int, num_frames: int, rng: np.random.Generator,
         if texture is None:
             frames[t] = ramp
         else:
-            frames[t] = texture[0] + texture[1] * _shifted(texture[2], sy, sx)
+            frames[t] = TEXTURE_GREY + texture[0] * _shifted(texture[1], sy, sx)
         for kind, r, th, y, x, grey in objects:
             oy = _wrapped(coords, y + sy, size)[:, None] / r  # (S, 1)
             ox = _wrapped(coords, x + sx, size)[None, :] / r  # (1, S)
@@ -234,5 +249,6 @@ class SyntheticVideo(Dataset):
         label = self.label(index)
         c = self.config
         clip = draw_clip(label, c.native_size, c.num_frames, rng, c.speed, c.object_scale,
-                         num_objects=c.num_objects, background=c.background, noise=c.noise)
+                         num_objects=c.num_objects, background=c.background, noise=c.noise,
+                         texture_contrast=c.texture_contrast)
         return torch.from_numpy(clip), label

@@ -99,6 +99,14 @@ def test_texture_background_pans_and_noise_can_be_off() -> None:
         assert np.abs(np.array([dy, dx]) - want).max() <= 1.5, (label, dy, dx)
 
 
+def test_texture_alone_is_centred_on_one_grey_with_the_set_contrast() -> None:
+    ds = make(**TEXTURE)
+    means = [_grey(ds[i][0]).mean() for i in range(32)]
+    assert abs(np.mean(means) - 0.4) < 0.01 and max(abs(m - 0.4) for m in means) < 0.08
+    for i in range(4):  # every frame has the set std (a translation keeps it)
+        assert np.allclose(_grey(ds[i][0]).std(axis=(1, 2)), 0.1, atol=0.005)
+
+
 def test_more_objects_cover_more_of_the_frame() -> None:
     one = draw_clip(0, 32, 2, np.random.default_rng(1), noise=(0.0, 0.0))
     four = draw_clip(0, 32, 2, np.random.default_rng(1), noise=(0.0, 0.0), num_objects=4)
@@ -132,9 +140,13 @@ def test_two_frames_separate_the_classes() -> None:
 
 
 PANNING = {"background": "texture", "num_objects": 3, "noise": (0.0, 0.0)}
+#: The quickstart's clips: the texture alone, one contrast, no noise.
+TEXTURE = {"background": "texture", "num_objects": 0, "noise": (0.0, 0.0),
+           "texture_contrast": (0.1, 0.1)}
 
 
-@pytest.mark.parametrize(("frame", "options"), [(0, {}), (3, {}), (0, PANNING), (3, PANNING)])
+@pytest.mark.parametrize(("frame", "options"),
+                         [(0, {}), (3, {}), (0, PANNING), (3, PANNING), (3, TEXTURE)])
 def test_a_single_frame_does_not_tell_the_class(frame: int, options: dict[str, object]) -> None:
     """Nearest class mean on one frame (raw pixels, and a position-free intensity histogram)
     scores chance on held-out clips, while the same classifier on a frame difference works;
@@ -182,6 +194,9 @@ def test_a_single_frame_does_not_tell_the_class(frame: int, options: dict[str, o
         ({"noise": (-0.01, 0.05)}, r"data.noise must satisfy 0 <= min"),
         ({"num_objects": 0}, "num_objects"),
         ({"num_objects": 17}, "num_objects"),
+        ({"num_objects": 0}, "data.num_objects = 0 leaves nothing that moves"),
+        ({"texture_contrast": (0.0, 0.1)}, "data.texture_contrast must satisfy 0 < min"),
+        ({"texture_contrast": (0.2, 0.1)}, "data.texture_contrast must satisfy"),
         ({"background": "wavy"}, "background"),
         ({"frames": 8}, "frames"),
     ],
