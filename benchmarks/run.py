@@ -118,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.update_baseline:
         old = json.loads(args.baseline.read_text()) if args.baseline.exists() else {}
-        if old.get("machine_class") == summary["machine_class"]:
+        old_class = (machine_class(old["machine"]) if "machine" in old
+                     else old.get("machine_class"))
+        if old_class == summary["machine_class"]:
             metrics = {**old.get("metrics", {}), **metrics}  # --quick keeps the full set
         baseline = {k: summary[k] for k in ("machine", "machine_class", "loadavg_start",
                                             "loadavg_end")}
