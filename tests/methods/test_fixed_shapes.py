@@ -155,13 +155,15 @@ def test_compile_is_static_per_shape_when_the_method_pads(monkeypatch: pytest.Mo
 
     calls: list[dict[str, object]] = []
     monkeypatch.setattr(torch, "compile", lambda net, **kw: calls.append(kw) or net)
-    monkeypatch.setattr(dynamo_config, "recompile_limit", 8)
     net = torch.nn.Linear(2, 2)
-    assert compile_mod.compile_network(net, static=False) is net
-    assert calls == [{}] and dynamo_config.recompile_limit == 8
-    compile_mod.compile_network(net, static=True)
-    assert calls[-1] == {"dynamic": False}
-    assert dynamo_config.recompile_limit == compile_mod.STATIC_RECOMPILE_LIMIT
+    # dynamo's own patcher: its config module does not survive monkeypatch's restore.
+    with dynamo_config.patch(recompile_limit=8):
+        assert compile_mod.compile_network(net, static=False) is net
+        assert calls == [{}] and dynamo_config.recompile_limit == 8
+        compile_mod.compile_network(net, static=True)
+        assert calls[-1] == {"dynamic": False}
+        assert dynamo_config.recompile_limit == compile_mod.STATIC_RECOMPILE_LIMIT
+    assert dynamo_config.recompile_limit == 8
     # The method tells the trainer which it is.
     for bucket, static in ((0, False), (16, True)):
         recipe = load_recipe(QUICKSTART, [*TINY, f"method.length_bucket={bucket}"])
