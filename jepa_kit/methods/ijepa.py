@@ -54,19 +54,20 @@ def ijepa_forward(encoder: nn.Module, predictor: nn.Module, target_encoder: nn.M
     amp = autocast(images.device.type, precision)
     (m, b, kt), kc = masks.targets.shape, masks.context.shape[1]
     context_idx, target_idx = masks.context, masks.targets
+    encoder_padding: dict[str, torch.Tensor] = {}
     padding: dict[str, torch.Tensor] = {}
     if length_bucket:
         context_idx, context_valid = pad_indices(
             masks.context, bucket_length(kc, length_bucket, num_patches))
         target_idx, target_valid = pad_indices(
             masks.targets, bucket_length(kt, length_bucket, num_patches))
+        encoder_padding = {"keep_valid": context_valid}
         padding = {"context_valid": context_valid, "target_valid": target_valid}
     lc, lt = context_idx.shape[1], target_idx.shape[2]
 
     # 1. Encode the context block: only the kept patches enter the encoder.
     with amp:
-        context = encoder(images, context_idx,  # (B, Kc, D)
-                          **({"keep_valid": padding["context_valid"]} if padding else {}))
+        context = encoder(images, context_idx, **encoder_padding)  # (B, Kc, D)
         if check is not None:
             check("encoder", "forward(images, context indices)", context, (b, lc, None))
 
