@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,16 +19,17 @@ from typing import IO, Any
 #: When this process imported jepa-kit: a temporary file last written before then belongs to
 #: a save that some earlier process never finished.
 _STARTED = time.time()
-#: ``tempfile.mkstemp(prefix=".NAME.", suffix=".tmp")``: 8 characters from
-#: ``tempfile._RandomNameSequence`` between the two.
+#: ``.NAME.XXXXXXXX.tmp``: 8 characters of ``_LETTERS`` between the name and the suffix (the
+#: names ``tempfile.mkstemp`` gave before, so an older version's leftovers are cleared too).
 _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 
 
 def atomic_write(path: Path, write: Callable[[IO[Any]], object], *, binary: bool = False) -> Path:
     """Call ``write(handle)`` on a temporary file, fsync it, rename it to ``path``, and fsync
     the folder so that the rename itself survives a power loss."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})
                        ) as handle:
@@ -45,6 +46,26 @@ def atomic_write(path: Path, write: Callable[[IO[Any]], object], *, binary: bool
     finally:
         os.close(dir_fd)
     return path
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new, empty ``.NAME.XXXXXXXX.tmp`` beside ``path``, opened for writing.
+
+    ``tempfile.mkstemp`` creates its files with mode 0600 whatever the umask, so checkpoints
+    and records came out unreadable to the group a plain ``open()`` would have shared them
+    with; ``os.open(..., 0o666)`` lets the kernel apply the umask, as ``open()`` does (and
+    never touches the umask, which other threads, e.g. a background checkpoint save, may read).
+    The name is drawn from ``secrets``, not ``random``: the run's seeded streams stay untouched.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) \
+        | getattr(os, "O_BINARY", 0)
+    while True:
+        name = "".join(secrets.choice(_LETTERS) for _ in range(8))
+        tmp = str(path.parent / f".{path.name}.{name}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # another save drew the same name: draw again
+            continue
 
 
 def remove_stale_temp_files(directory: str | Path, *, older_than: float | None = None
