@@ -18,12 +18,25 @@ from jepa_kit.atomic import atomic_write
 FINISHED = "finished.json"
 
 
-def clear_finished(run_dir: Path) -> None:
+def clear_finished(run_dir: Path) -> dict[str, Any] | None:
+    """Remove ``run_dir/finished.json``; returns the record it held (None: there was none)."""
+    previous = read_finished(run_dir)
     (run_dir / FINISHED).unlink(missing_ok=True)
+    return previous
 
 
-def write_finished(run_dir: Path, record: dict[str, Any]) -> Path:
-    """Write ``record`` to ``run_dir/finished.json`` via a temporary file and a rename."""
+def write_finished(run_dir: Path, record: dict[str, Any], *,
+                   previous: dict[str, Any] | None = None) -> Path:
+    """Write ``record`` to ``run_dir/finished.json`` via a temporary file and a rename.
+
+    ``previous`` is the record the run held when it (re)started (``clear_finished``'s). A
+    resume that trained no step (``record["step"]`` is its ``resumed_from_step``, the step
+    the previous record ended at) writes ``previous`` back unchanged: its wall time and
+    resume point describe the training that happened, a no-op restart's 0 s would not."""
+    step = record.get("step")
+    if (previous is not None and step == record.get("resumed_from_step")
+            and previous.get("step") == step):
+        record = previous
     text = json.dumps(record, indent=2) + "\n"
     return atomic_write(run_dir / FINISHED, lambda handle: handle.write(text))
 

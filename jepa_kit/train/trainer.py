@@ -293,8 +293,9 @@ class Trainer:
         result = RunResult(self.out, self.step)
         log = MetricsLog(self.out / "metrics.jsonl", resume_step=self.step) \
             if self.dist.is_main else None
+        previous = None  # finished.json as it was: kept when this start trains no step
         if self.dist.is_main:
-            clear_finished(self.out)
+            previous = clear_finished(self.out)
             self._write_run_files()
         start_step = self.step
         display = ProgressDisplay(self.total_steps, self.step, enabled=not self.quiet)
@@ -317,7 +318,7 @@ class Trainer:
         if self.dist.is_main:
             write_finished(self.out, {"step": self.step, "total_steps": self.total_steps,
                                       "epoch": self.epoch, "wall_s": round(elapsed, 3),
-                                      "resumed_from_step": start_step})
+                                      "resumed_from_step": start_step}, previous=previous)
         last = result.losses[-1] if result.losses else math.nan
         display.message(f"finished at step {self.step}: loss {last:.4f}, {elapsed:.1f} s, "
                         f"run in {self.out}")
