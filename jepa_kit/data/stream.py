@@ -114,9 +114,12 @@ def _counted(url: str, expected: int, manifest: Manifest) -> Iterator[tuple[int,
             break
         yield n - 1, sample
     if n != expected:
-        raise UserError(f"the shard {url} holds {'more than ' * (n > expected)}{n} samples, its "
-                        f"manifest {manifest.path} says {expected}: the manifest does not match "
-                        "the shards; write them again with `jepa-kit data shard`")
+        # Reading stops one sample past the manifest's count (a shard may be remote and
+        # large), so a longer shard is known to hold at least that many.
+        found = f"at least {n}" if n > expected else f"{n}"
+        raise UserError(f"the shard {url} holds {found} samples, its manifest {manifest.path} "
+                        f"says {expected}: the manifest does not match the shards; write them "
+                        "again with `jepa-kit data shard`")
 
 
 def raw_stream(manifest: Manifest, shard_ids: list[int], *, skip: int, seed: int, epoch: int,
