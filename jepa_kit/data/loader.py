@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from jepa_kit.data.workers import WorkerInit
 from jepa_kit.maskers.base import Masker, Masks
 
 _MASK64 = (1 << 64) - 1
@@ -314,6 +315,7 @@ def build_loader(
         pin_memory=pin_memory,
         persistent_workers=persistent_workers and num_workers > 0,
         prefetch_factor=prefetch_factor if num_workers > 0 else None,
+        worker_init_fn=WorkerInit(),  # stop signals are the training process's to handle
     )
 
 
@@ -393,4 +395,5 @@ def build_eval_loader(
         drop_last=False,
         num_workers=num_workers,
         pin_memory=pin_memory,
+        worker_init_fn=WorkerInit(),
     )

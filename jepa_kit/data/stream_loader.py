@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from jepa_kit.data.stream import StreamBatches
+from jepa_kit.data.workers import WorkerInit
 from jepa_kit.errors import UserError
 
 
@@ -55,7 +56,8 @@ class StreamLoader:
         workers = self.num_workers
         loader = torch.utils.data.DataLoader(
             self.batches, batch_size=None, collate_fn=_identity, num_workers=workers,
-            prefetch_factor=self.prefetch_factor if workers > 0 else None)
+            prefetch_factor=self.prefetch_factor if workers > 0 else None,
+            worker_init_fn=WorkerInit())  # stop signals are the training process's to handle
         rest: list[Any] = []
         for kind, item in loader:
             if kind == "batch":
