@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -37,7 +36,9 @@ def run(
         raise typer.BadParameter(f"expected cpu or cuda, got {device!r}", param_hint="--device")
     resolved = load_recipe(recipe, overrides or [])
     if nproc > 1 and "LOCAL_RANK" not in os.environ:
-        raise typer.Exit(_launch_torchrun(nproc))
+        from jepa_kit.cli.launch import launch
+
+        raise typer.Exit(launch(nproc, sys.argv[1:]))
 
     from jepa_kit.train.signals import StopRequested
     from jepa_kit.train.trainer import NonFiniteLossError, train
@@ -49,29 +50,10 @@ def run(
         err.print(f"[bold red]run stopped:[/] {exc}")
         raise typer.Exit(1) from None
     except StopRequested as exc:
-        err.print(f"[bold yellow]run stopped:[/] {exc}")
+        # Every rank stops at the same step; the one that wrote the checkpoint says where.
+        if exc.checkpoint is not None or os.environ.get("RANK", "0") == "0":
+            err.print(f"[bold yellow]run stopped:[/] {exc}")
         raise typer.Exit(exc.exit_code) from None
-
-
-def _launch_torchrun(nproc: int) -> int:
-    """Re-run this command under torchrun with ``nproc`` processes (``--nproc`` removed)."""
-    args = sys.argv[1:]
-    cleaned: list[str] = []
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-            continue
-        if arg == "--nproc":
-            skip = True
-            continue
-        if arg.startswith("--nproc="):
-            continue
-        cleaned.append(arg)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc_per_node={nproc}", "-m", "jepa_kit", *cleaned]
-    err.print("launching: " + " ".join(cmd))
-    return subprocess.call(cmd)
 
 
 def register(app: typer.Typer) -> None:
