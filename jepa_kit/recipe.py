@@ -30,7 +30,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from jepa_kit.errors import UserError
 from jepa_kit.registry import GROUPS, registry
@@ -66,11 +75,54 @@ class Section(BaseModel):
 
 
 class RunSection(Section):
-    name: str = Field("jepa", min_length=1, description="Run name, used in the output path.")
+    name: str = Field(
+        "jepa", min_length=1, description="Run name, used in the output path: one plain folder "
+        "name (no / or \\, not . or ..)."
+    )
     seed: int = Field(0, ge=0, description="Seed of every random stream of the run.")
     output_dir: str = Field(
-        "runs/{name}", min_length=1, description="Where logs and checkpoints go; {name} expands."
+        "runs/{name}", min_length=1, description="Where logs and checkpoints go; {name} expands "
+        "to run.name and stays inside the folder that precedes it (no .. after it)."
     )
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        # The name becomes one folder of the output path: "../../x" would write two folders
+        # above runs/, "a/b" a folder no sweep or compare would find under runs/.
+        bad = [c for c in ("/", "\\", "\0") if c in name]
+        if bad or name.strip() in {"", ".", ".."}:
+            why = f"contains {bad[0]!r}" if bad else "is not a folder name"
+            raise ValueError(f"{why}; expected a plain folder name such as 'quickstart' "
+                             f"(no / or \\, not . or ..)")
+        return name
+
+    @field_validator("output_dir")
+    @classmethod
+    def _output_inside_parent(cls, output_dir: str, info: ValidationInfo) -> str:
+        name = info.data.get("name")  # absent when run.name itself was refused
+        template = output_dir.replace("\\", "/")
+        at = template.find("{name}")
+        if name is None or at < 0:
+            return output_dir
+        # The folder written before the placeholder ("runs/" of "runs/{name}") is where the
+        # user said runs go; what follows it, substituted, must name a folder inside it.
+        parent = template[: template.rfind("/", 0, at) + 1]
+        depth, lowest = 0, 0
+        for part in template[len(parent):].replace("{name}", name).split("/"):
+            depth += -1 if part == ".." else part not in {"", "."}
+            lowest = min(lowest, depth)
+        if lowest < 0 or depth < 1:
+            where = "outside" if lowest < 0 else "not a folder inside"
+            raise ValueError(
+                f"with run.name={name!r} it gives {output_dir.replace('{name}', name)!r}, "
+                f"{where} {parent or './'!r}; expected a path that stays inside the folder "
+                f"before {{name}} (no '..' after it)")
+        return output_dir
+
+    def expanded_output_dir(self) -> str:
+        """``output_dir`` with ``{name}`` replaced by the run name."""
+        return self.output_dir.replace("{name}", self.name)
 
 
 class OptimSection(Section):
@@ -244,8 +296,7 @@ class RecipeBase(Section):
 
     @property
     def output_dir(self) -> Path:
-        run = self.run  # type: ignore[attr-defined]
-        return Path(run.output_dir.replace("{name}", run.name))
+        return Path(self.run.expanded_output_dir())  # type: ignore[attr-defined]
 
     @model_validator(mode="after")
     def _cross_checks(self) -> RecipeBase:
@@ -365,7 +416,13 @@ def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise RecipeError(str(path), [("extends", f"expected a file path, got {parent!r}")])
     base_path = path.parent / parent
     if not base_path.is_file():
-        raise RecipeError(str(path), [("extends", f"base recipe {base_path} does not exist")])
+        # A device or a fifo (``/dev/zero``) exists but would read forever or block; a folder
+        # cannot be read at all: say which it is rather than "does not exist".
+        what = ("is a folder, not a recipe file" if base_path.is_dir() else
+                "is not a regular file (a device, fifo or socket); expected a recipe file"
+                if base_path.exists() else "does not exist")
+        raise RecipeError(str(path), [("extends", f"base recipe {base_path} {what} "
+                                                  f"(given: {parent!r})")])
     return merge(load_raw(base_path, (*_seen, resolved)), data)
 
 
