@@ -360,7 +360,7 @@ def _load(path: Path) -> Any:
 
 def _refused(exc: Exception) -> str:
     """Why a weights-only load refused the file, without torch's advice to turn it off."""
-    from jepa_kit.rundir.checkpoint import refused_pickle
+    from jepa_kit.rundir.failures import refused_pickle
 
     what = refused_pickle(exc) or "is a pickle of more than tensors"
     return (f"refused: the file {what}, and jepa-kit never unpickles code; it is not an "

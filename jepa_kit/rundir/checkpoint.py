@@ -33,8 +33,6 @@ returns the same dict for either.
 
 from __future__ import annotations
 
-import hashlib
-import pickle
 import re
 import shutil
 import warnings
@@ -46,11 +44,12 @@ import torch
 from jepa_kit.atomic import atomic_write
 from jepa_kit.errors import UserError
 from jepa_kit.rundir import sharded
+from jepa_kit.rundir.digest import HashingWriter, digest_path, digest_problem, write_digest
+from jepa_kit.rundir.failures import explain, refused_pickle
 
 FORMAT = "jepa-kit-checkpoint"
 FORMAT_VERSION = 2
 _NAME = re.compile(r"^step_(\d{8,})\.(pt|dcp)$")
-_DIGEST = re.compile(r"^([0-9a-f]{64}) [ *]?(\S.*)$")
 REQUIRED_KEYS = ("format", "format_version", "step", "recipe")
 #: The networks of a version-1 checkpoint (I-JEPA's, the only method then).
 V1_NETWORKS = ("encoder", "target_encoder", "predictor")
@@ -74,79 +73,36 @@ def checkpoint_step(path: str | Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def digest_path(path: str | Path) -> Path:
-    """The content-hash record of a checkpoint: ``step_XXXXXXXX.pt.sha256`` beside it."""
-    path = Path(path)
-    return path.with_name(path.name + ".sha256")
-
-
-class _HashingWriter:
-    """A write-only stream that hashes what passes through to ``handle``."""
-
-    def __init__(self, handle: IO[bytes]) -> None:
-        self.handle, self.sha = handle, hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self.sha.update(data)
-        return self.handle.write(data)
-
-    def flush(self) -> None:
-        self.handle.flush()
-
-
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` to ``path`` atomically (temporary file, fsync, rename), its content
     hash to ``digest_path(path)`` first.
 
     A crash at any point leaves either the previous file or the new complete one, never a
-    partial file under the final name.
+    partial file under the final name. A failed write (a full disk) raises ``CheckpointError``
+    naming the file and the cause; nothing under a final name was changed.
     """
     path = Path(path)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    stream: HashingWriter | None = None
 
     def write(handle: IO[bytes]) -> None:
-        stream = _HashingWriter(handle)
+        nonlocal stream
+        stream = HashingWriter(handle)
         torch.save(payload, stream)
-        record = f"{stream.sha.hexdigest()}  {path.name}\n"
-        atomic_write(digest_path(path), lambda out: out.write(record))
+        write_digest(path, stream.sha.hexdigest())
 
-    return atomic_write(path, write, binary=True)
+    try:
+        return atomic_write(path, write, binary=True)
+    except Exception as exc:
+        cause = stream.error if stream is not None and stream.error is not None else exc
+        raise CheckpointError(f"{path}: the checkpoint could not be written ({explain(cause)}); "
+                              f"the previous checkpoints are intact") from exc
 
 
 def _verify_digest(path: Path) -> None:
-    record = digest_path(path)
-    try:
-        text = record.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return  # written before content hashes, or copied without its record
-    match = _DIGEST.match(text.strip())
-    if match is None:
-        raise CheckpointError(f"{record}: not a SHA-256 record ('HEX  {path.name}'); restore "
-                              f"it, or delete it to load {path.name} unverified")
-    sha = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            sha.update(chunk)
-    expected, found = match.group(1), sha.hexdigest()
-    if found != expected:
-        raise CheckpointError(
-            f"{path}: unreadable checkpoint (content hash mismatch: the file was modified or "
-            f"corrupted after it was written; {record.name} records sha256 {expected[:16]}..., "
-            f"the file has {found[:16]}...)")
-
-
-def refused_pickle(exc: Exception) -> str | None:
-    """What a weights-only ``torch.load`` refused in the file ("asks for Python code or objects
-    (argparse.Namespace)"), or None when ``exc`` is not such a refusal. Never torch's advice to
-    turn the check off: jepa-kit does not unpickle code."""
-    text = str(exc)
-    if not (isinstance(exc, pickle.UnpicklingError) and "weights_only" in text):
-        return None
-    wanted = re.search(r"GLOBAL (\S+)", text)
-    if wanted:
-        return f"asks for Python code or objects ({wanted.group(1)})"
-    found = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
-    return f"is not plain tensor data ({found.group(1) if found else 'bad pickle'})"
+    problem = digest_problem(path)
+    if problem is not None:
+        raise CheckpointError(f"{path}: unreadable checkpoint ({problem})")
 
 
 def _load_problem(exc: Exception) -> str:
@@ -208,13 +164,16 @@ def _checked(path: Path, data: dict[str, Any], *, tensors: bool = True) -> dict[
 
 
 def read_resume_state(path: str | Path) -> dict[str, Any]:
-    """What a resume reads first: a file checkpoint whole; of a sharded one only its record
-    (every process then reads its own shard of the tensors, ``jepa_kit.train.checkpointer``)."""
+    """What a resume reads first: a file checkpoint whole; of a sharded one its record, after
+    checking every shard the index names against its hash (every process then reads its own
+    share of the tensors, ``jepa_kit.train.checkpointer``)."""
     path = Path(path)
     if not sharded.is_sharded(path):
         return load_checkpoint(path)
     try:
-        return _checked(path, sharded.read_meta(path), tensors=False)
+        meta = sharded.read_meta(path)
+        sharded.verify_sharded(path, meta)
+        return _checked(path, meta, tensors=False)
     except sharded.ShardedCheckpointError as exc:
         raise CheckpointError(str(exc)) from None
 
@@ -279,7 +238,8 @@ def prune_checkpoints(directory: str | Path, keep_last: int, *,
     """Delete old checkpoints (and their hash records); returns the deleted checkpoints.
 
     Of the checkpoints at steps up to ``current_step`` (all of them when None), all but the
-    ``keep_last`` newest go; ``keep_last <= 0`` keeps everything. Files above ``current_step``
+    ``keep_last`` newest go (``train.keep_last`` is at least 1; here ``keep_last <= 0`` keeps
+    everything, for callers that prune by hand). Files above ``current_step``
     (left by an earlier, longer run, or unreadable ones a resume skipped) are never touched,
     so a resume that went back in time cannot delete its own new checkpoints in their favour.
     """

@@ -9,15 +9,21 @@ independent of how it was sharded: DCP re-slices it for any number of processes 
 strategy (written under FSDP, read by DDP or one process, and the other way round).
 
 A folder is written as ``step_XXXXXXXX.dcp.partial`` and renamed once every process's shard
-and the index are on disk: a ``.dcp`` folder is always complete. No content hash is recorded
-(each process writes its own files; DCP's index names and sizes every piece it reads back).
+and the index are on disk: a ``.dcp`` folder is always complete. Every file in it has a
+``NAME.sha256`` record (``jepa_kit.rundir.dcp_io.HashingWriter``: each process hashes the
+shards it wrote); ``verify_sharded`` checks that every shard the index names is there, long
+enough, and matches its record, before anything is read. Folders written before the records
+existed (no ``"checksums"`` in their record) are checked for presence and length only.
 
 Reading the whole checkpoint in one process needs no process group and no model: the index
-describes every tensor (``load_sharded``), which is what evaluation and export use.
+describes every tensor (``load_sharded``), which is what evaluation and export use. Every read
+goes through ``jepa_kit.rundir.dcp_io``: the index and the non-tensor values are read without
+running code.
 """
 
 from __future__ import annotations
 
+import io
 import shutil
 import warnings
 from pathlib import Path
@@ -26,12 +32,17 @@ from typing import Any
 import torch
 
 from jepa_kit.errors import UserError
+from jepa_kit.rundir import dcp_io
+from jepa_kit.rundir.digest import digest_problem
+from jepa_kit.rundir.failures import DCP_ERRORS, explain, refused_pickle
 
 SUFFIX = ".dcp"
 PARTIAL = ".partial"
 META = "jepa_kit.pt"
-INDEX = ".metadata"
+INDEX = dcp_io.INDEX
 MODEL, OPTIM = "model", "optim"
+#: The record's key saying that every file in the folder has a SHA-256 record.
+CHECKSUMS = "checksums"
 
 
 class ShardedCheckpointError(UserError):
@@ -62,36 +73,107 @@ def read_meta(path: str | Path) -> dict[str, Any]:
             raise ShardedCheckpointError(
                 f"{path}: incomplete sharded checkpoint (no {part}); it was not written to "
                 f"the end")
+    problem = digest_problem(path / META)
+    if problem is not None:
+        raise ShardedCheckpointError(f"{path / META}: unreadable checkpoint ({problem})")
     try:
         meta = torch.load(path / META, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ShardedCheckpointError(f"{path / META}: unreadable ({type(exc).__name__}: "
-                                     f"{str(exc).strip().splitlines()[0] if str(exc) else ''})"
-                                     ) from exc
+        what = refused_pickle(exc)
+        if what is not None:
+            raise ShardedCheckpointError(
+                f"{path / META}: refused: the file {what}; jepa-kit never unpickles code, and "
+                f"this is not a plain jepa-kit checkpoint") from None
+        raise ShardedCheckpointError(f"{path / META}: unreadable ({explain(exc)})") from exc
     if not isinstance(meta, dict) or meta.get("layout") != "sharded":
         raise ShardedCheckpointError(f"{path / META}: not a jepa-kit sharded checkpoint record")
     return meta
+
+
+def verify_sharded(path: str | Path, meta: dict[str, Any] | None = None) -> None:
+    """Check a sharded folder before any tensor is read: the index reads without code, every
+    shard it names exists, is long enough, and matches its SHA-256 record (required when the
+    folder was written with records). ``ShardedCheckpointError`` names the file."""
+    path = Path(path)
+    meta = read_meta(path) if meta is None else meta
+    required = bool(meta.get(CHECKSUMS))
+    problem = digest_problem(path / INDEX, required=required)
+    if problem is not None:
+        raise ShardedCheckpointError(f"{path / INDEX}: unreadable checkpoint ({problem})")
+    try:
+        index = dcp_io.read_index(path / INDEX)
+    except dcp_io.RefusedPickle as exc:
+        raise ShardedCheckpointError(
+            f"{path / INDEX}: refused: the file {exc}; jepa-kit never unpickles code, and this "
+            f"is not the index of a jepa-kit sharded checkpoint") from None
+    except Exception as exc:
+        raise ShardedCheckpointError(f"{path / INDEX}: unreadable index ({explain(exc)})"
+                                     ) from None
+    ends: dict[str, int] = {}
+    storage = index.storage_data or {}
+    for info in storage.values():
+        name = getattr(info, "relative_path", None)
+        if not isinstance(name, str) or Path(name).name != name or name.startswith("."):
+            raise ShardedCheckpointError(f"{path / INDEX}: names a shard {name!r} that is not "
+                                         f"a file of this folder")
+        ends[name] = max(ends.get(name, 0), int(info.offset) + int(info.length))
+    for name, end in sorted(ends.items()):
+        shard = path / name
+        if not shard.is_file():
+            raise ShardedCheckpointError(f"{shard}: missing shard (the index names it); the "
+                                         f"checkpoint is incomplete")
+        size = shard.stat().st_size
+        if size < end:
+            raise ShardedCheckpointError(f"{shard}: truncated shard ({size} bytes, the index "
+                                         f"reads up to byte {end})")
+        problem = digest_problem(shard, required=required)
+        if problem is not None:
+            raise ShardedCheckpointError(f"{shard}: unreadable checkpoint ({problem})")
+    _check_values(path, index, storage)
+
+
+def _check_values(path: Path, index: Any, storage: dict[Any, Any]) -> None:
+    """Read every non-tensor value (an optimizer's lr, its betas) the way loading will, without
+    code: a refused one is found here, where a resume can still fall back."""
+    from torch.distributed.checkpoint.metadata import BytesStorageMetadata, MetadataIndex
+
+    for fqn, kind in index.state_dict_metadata.items():
+        info = storage.get(MetadataIndex(fqn))
+        if not isinstance(kind, BytesStorageMetadata) or info is None or \
+                getattr(info, "transform_descriptors", None):
+            continue  # a transformed (compressed) value is checked when it is loaded
+        with (path / info.relative_path).open("rb") as handle:
+            handle.seek(int(info.offset))
+            raw = handle.read(int(info.length))
+        try:
+            torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise ShardedCheckpointError(
+                f"{path / info.relative_path}: value {fqn!r}: {explain(exc)}") from None
 
 
 def load_sharded(path: str | Path, *, optimizer: bool = False) -> dict[str, Any]:
     """A sharded checkpoint read whole into this process, as the dict a file checkpoint holds:
     one full state dict per network (and, with ``optimizer``, the optimizer state keyed by
     parameter name under ``optimizer_by_name``)."""
-    # DCP's reader that fills a dict from the checkpoint's own index, without a model to
-    # load into (what its own conversion to a torch.save file uses).
-    from torch.distributed.checkpoint.state_dict_loader import _load_state_dict_from_keys
+    from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
 
     path = Path(path)
     meta = read_meta(path)
+    verify_sharded(path, meta)
+    state: dict[str, Any] = {}
+    single = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            state = _load_state_dict_from_keys({MODEL, OPTIM} if optimizer else {MODEL},
-                                               checkpoint_id=str(path))
-    except Exception as exc:
+            # Fills ``state`` from the checkpoint's own index, without a model to load into
+            # (what DCP's conversion to a torch.save file does), through the safe reader.
+            _load_state_dict(state, storage_reader=dcp_io.SafeReader(str(path)), no_dist=single,
+                             planner=dcp_io.SafeEmptyPlanner(
+                                 keys={MODEL, OPTIM} if optimizer else {MODEL}))
+    except DCP_ERRORS as exc:
         raise ShardedCheckpointError(
-            f"{path}: unreadable sharded checkpoint ({type(exc).__name__}: "
-            f"{str(exc).strip().splitlines()[0] if str(exc) else ''})") from exc
+            f"{path}: unreadable sharded checkpoint ({explain(exc)})") from None
     weights = state.get(MODEL, {})
     data = dict(meta)
     for network in meta.get("networks", []):

@@ -27,14 +27,9 @@ import torch
 from torch import nn
 
 from jepa_kit.errors import UserError
-from jepa_kit.rundir import sharded
-from jepa_kit.rundir.checkpoint import (
-    FORMAT,
-    FORMAT_VERSION,
-    checkpoint_name,
-    prune_checkpoints,
-    save_checkpoint,
-)
+from jepa_kit.rundir import dcp_io, sharded
+from jepa_kit.rundir.checkpoint import checkpoint_name, prune_checkpoints, save_checkpoint
+from jepa_kit.rundir.failures import DCP_ERRORS, explain, root_cause
 from jepa_kit.train.distributed import DistInfo
 from jepa_kit.train.parallel import Parallel
 
@@ -156,9 +151,8 @@ class Checkpointer:
                  sharded.OPTIM: get_optimizer_state_dict(modules, optimizer)}
         if self.dist.is_main:
             partial.mkdir(parents=True, exist_ok=True)
-            record = {"format": FORMAT, "format_version": FORMAT_VERSION, "layout": "sharded",
-                      **meta}
-            torch.save(record, partial / sharded.META)
+            save_checkpoint(partial / sharded.META,
+                            {"layout": "sharded", sharded.CHECKSUMS: "sha256", **meta})
 
         def finish() -> None:
             if self.dist.is_main:
@@ -169,12 +163,17 @@ class Checkpointer:
             # DCP warns about its own planner internals on every save.
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", UserWarning)
+            writer = dcp_io.HashingWriter(str(partial))
             if not self.background:
-                dcp.save(state, checkpoint_id=str(partial))
+                try:
+                    dcp.save(state, storage_writer=writer)
+                except DCP_ERRORS as exc:
+                    raise UserError(f"{final}: the checkpoint could not be written "
+                                    f"({explain(exc)}); the previous checkpoints are intact"
+                                    ) from None
                 finish()
                 return final
-            future = dcp.async_save(state, checkpoint_id=str(partial),
-                                    process_group=self._group)
+            future = dcp.async_save(state, storage_writer=writer, process_group=self._group)
         self._pending = (future, finish, final)  # type: ignore[assignment]
         return final
 
@@ -194,9 +193,11 @@ class Checkpointer:
         self._pending = None
         try:
             future.result()
-        except Exception as exc:
-            raise UserError(f"{path}: the checkpoint could not be written ({type(exc).__name__}: "
-                            f"{exc}); the previous checkpoints are intact") from exc
+        except UserError:
+            raise  # already names the file and the cause
+        except DCP_ERRORS as exc:
+            raise UserError(f"{path}: the checkpoint could not be written ({explain(exc)}); "
+                            f"the previous checkpoints are intact") from None
         finish()
 
     def close(self) -> None:
@@ -238,7 +239,13 @@ class Checkpointer:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
                 warnings.simplefilter("ignore", UserWarning)
-                dcp.load(state, checkpoint_id=str(path))
+                dcp.load(state, storage_reader=dcp_io.SafeReader(str(path)),
+                         planner=dcp_io.SafePlanner())
+        except DCP_ERRORS as exc:
+            what = ("unreadable sharded checkpoint" if isinstance(root_cause(exc), OSError)
+                    else "does not fit the recipe's networks or optimizer")
+            raise UserError(f"{path}: {what} ({explain(exc)})") from None
+        try:
             set_model_state_dict(modules, state[sharded.MODEL])
             set_optimizer_state_dict(modules, optimizer, state[sharded.OPTIM])
         except (RuntimeError, KeyError, ValueError) as exc:
