@@ -13,9 +13,11 @@ The launcher *is* torchrun (``torch.distributed.run``, called in-process), not i
   (``PR_SET_PDEATHSIG``, set by ``watch_launcher`` at the worker's start), so even a
   ``kill -9`` of the launcher leaves no training process behind. A kernel mechanism, not a
   polling thread: it holds while the worker sits in a collective or a long step, and needs no
-  cooperation from torchrun. The launcher is also a child subreaper: loader workers orphaned
-  by a dead worker come to it, and it returns only once they are gone (they hold the run
-  folder's lock).
+  cooperation from torchrun. SIGKILL, not SIGTERM: a launcher that died without stopping its
+  workers was killed hard, and nothing would be left to bound a graceful stop (torchrun's
+  shutdown timeout); the last periodic checkpoint is intact. The launcher is also a child
+  subreaper: loader workers orphaned by a dead worker come to it, and it returns only once
+  they are gone (they hold the run folder's lock).
 - **Exit codes.** Each worker writes its exit code and final message to a report file; the
   launcher exits with the code of the first rank that failed (2 for a user error, 143 for a
   SIGTERM stop, ...) and prints each distinct message once, without torchrun's traceback.
@@ -102,7 +104,9 @@ class _Forwarder:
 
 def _children() -> list[int]:
     me = os.getpid()
-    found = []
+    found: list[int] = []
+    if not Path("/proc").is_dir():  # not Linux: no second-Ctrl-C forwarding, no orphan sweep
+        return found
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -203,7 +207,8 @@ def _summarize(reports: Path, code: int, failures: dict[int, int], nproc: int) -
 
 def watch_launcher() -> None:
     """In a worker started by ``launch``: die with the launcher (see the module docstring)."""
-    launcher = int(os.environ[LAUNCHER_ENV])
+    # Popped: a process this worker starts is not the launcher's child.
+    launcher = int(os.environ.pop(LAUNCHER_ENV))
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     # The launcher may have died before the line above: then nothing would ever kill us.
     if sys.platform.startswith("linux") and os.getppid() != launcher:
@@ -215,6 +220,7 @@ def run_worker(main: Any) -> None:
     and exit code written to this rank's report instead of printed on every rank."""
     from jepa_kit.cli import app, run
 
+    reports = Path(os.environ.pop(REPORTS_ENV))
     watch_launcher()
     buffer = io.StringIO()
     consoles = (app.err, run.err)
@@ -233,6 +239,5 @@ def run_worker(main: Any) -> None:
             code = 1 if code else 0
         rank = int(os.environ.get("RANK", "0"))
         report = {"rank": rank, "code": code, "message": buffer.getvalue(), "time": time.time()}
-        path = Path(os.environ[REPORTS_ENV]) / f"rank{rank}.json"
-        path.write_text(json.dumps(report))
+        (reports / f"rank{rank}.json").write_text(json.dumps(report))
     sys.exit(code)
