@@ -591,11 +591,17 @@ def validate_recipe(data: dict[str, Any], source: str = "<recipe>") -> Any:
     if problems:
         raise RecipeError(source, problems)
     try:
-        return recipe_model(data["method"]["kind"]).model_validate(data)
+        recipe = recipe_model(data["method"]["kind"]).model_validate(data)
     except ValidationError as exc:
         raise RecipeError(source, [_describe(e, data) for e in exc.errors()]) from None
     except ValueError as exc:  # raised by a component's own hook outside pydantic's wrapping
         raise RecipeError(source, [("", str(exc))]) from None
+    from jepa_kit.sizing import check_model_fits  # imports torch: only once a recipe is valid
+
+    too_big = check_model_fits(recipe)
+    if too_big is not None:
+        raise RecipeError(source, [too_big])
+    return recipe
 
 
 def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> Any:

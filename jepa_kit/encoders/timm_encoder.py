@@ -45,8 +45,8 @@ class TimmEncoder(Encoder):
             "VisionTransformer-family model (vit_*, deit3_*, *_reg4_*, *_gap_*).",
         )
         patch_size: int | None = Field(
-            None, ge=1, description="Patch side in pixels; None reads `patch<N>` from the model "
-            "name. When set it is passed to timm, overriding the model's patch size."
+            None, ge=1, le=1024, description="Patch side in pixels; None reads `patch<N>` from "
+            "the model name. When set it is passed to timm, overriding the model's patch size."
         )
         drop_path_rate: float = Field(
             0.0, ge=0, lt=1, description="timm stochastic-depth rate (linear ramp over blocks)."

@@ -66,17 +66,22 @@ class ViTEncoder(Encoder):
             "headline models are huge (patch 14 and 16)."
         )
         embed_dim: int | None = Field(
-            None, ge=4, description="Token width D; None takes it from `size`. A multiple of 4 "
-            "(the sin-cos table splits it in four)."
+            None, ge=4, le=16384, description="Token width D; None takes it from `size`. A "
+            "multiple of 4 (the sin-cos table splits it in four)."
         )
-        depth: int | None = Field(None, ge=1, description="Number of blocks; None: from `size`.")
+        depth: int | None = Field(
+            None, ge=1, le=256, description="Number of blocks; None: from `size`."
+        )
         num_heads: int | None = Field(
-            None, ge=1, description="Attention heads; None: from `size`. Must divide the width."
+            None, ge=1, le=256, description="Attention heads; None: from `size`. Must divide the "
+            "width."
         )
         mlp_ratio: float | None = Field(
-            None, gt=0, description="MLP hidden width / D; None: from `size`."
+            None, gt=0, le=64, description="MLP hidden width / D; None: from `size`."
         )
-        patch_size: int = Field(16, ge=1, description="Side of one square patch in pixels.")
+        patch_size: int = Field(
+            16, ge=1, le=1024, description="Side of one square patch in pixels."
+        )
         drop_path_rate: float = Field(
             0.0, ge=0, lt=1, description="Stochastic depth at the last block, rising linearly "
             "from 0 at the first (reference: 0)."

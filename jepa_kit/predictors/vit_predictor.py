@@ -59,16 +59,16 @@ class ViTPredictor(Predictor):
     class Config(PredictorConfig):
         kind: Literal["vit_predictor"] = "vit_predictor"
         embed_dim: int = Field(
-            384, ge=4, description="Predictor width d (a multiple of 4: sin-cos table); the "
-            "paper uses 384 for every encoder."
+            384, ge=4, le=16384, description="Predictor width d (a multiple of 4: sin-cos "
+            "table); the paper uses 384 for every encoder."
         )
-        depth: int = Field(6, ge=1, description="Predictor blocks (paper: 6, 12 for ViT-H/16 "
-                           "at 448 px).")
+        depth: int = Field(6, ge=1, le=256, description="Predictor blocks (paper: 6, 12 for "
+                           "ViT-H/16 at 448 px).")
         num_heads: int | None = Field(
-            None, ge=1, description="Attention heads; None uses the encoder's head count, as the "
-            "reference does. Must divide `embed_dim`."
+            None, ge=1, le=256, description="Attention heads; None uses the encoder's head "
+            "count, as the reference does. Must divide `embed_dim`."
         )
-        mlp_ratio: float = Field(4.0, gt=0, description="MLP hidden width / d.")
+        mlp_ratio: float = Field(4.0, gt=0, le=64, description="MLP hidden width / d.")
         drop_path_rate: float = Field(
             0.0, ge=0, lt=1, description="Stochastic depth at the last block, rising linearly "
             "from 0 (reference: 0)."

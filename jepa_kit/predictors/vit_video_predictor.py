@@ -37,13 +37,17 @@ class VideoViTPredictor(Predictor):
 
     class Config(PredictorConfig):
         kind: Literal["vit_video_predictor"] = "vit_video_predictor"
-        embed_dim: int = Field(384, ge=4, description="Predictor width d (official: 384).")
-        depth: int = Field(12, ge=1, description="Predictor blocks (official ViT-L/H: 12).")
-        num_heads: int | None = Field(
-            None, ge=1, description="Attention heads; None uses the encoder's, as the official "
-            "code. Must divide `embed_dim`."
+        embed_dim: int = Field(
+            384, ge=4, le=16384, description="Predictor width d (official: 384)."
         )
-        mlp_ratio: float = Field(4.0, gt=0, description="MLP hidden width / d.")
+        depth: int = Field(
+            12, ge=1, le=256, description="Predictor blocks (official ViT-L/H: 12)."
+        )
+        num_heads: int | None = Field(
+            None, ge=1, le=256, description="Attention heads; None uses the encoder's, as the "
+            "official code. Must divide `embed_dim`."
+        )
+        mlp_ratio: float = Field(4.0, gt=0, le=64, description="MLP hidden width / d.")
         drop_path_rate: float = Field(
             0.0, ge=0, lt=1, description="Stochastic depth at the last block (official: 0)."
         )

@@ -22,8 +22,12 @@ class MLPProjector(Projector):
 
     class Config(ProjectorConfig):
         kind: Literal["mlp"] = "mlp"
-        hidden_dim: int = Field(2048, ge=1, description="Width of the hidden layers.")
-        out_dim: int = Field(128, ge=1, description="Width K of the embeddings the loss sees.")
+        hidden_dim: int = Field(
+            2048, ge=1, le=65536, description="Width of the hidden layers."
+        )
+        out_dim: int = Field(
+            128, ge=1, le=65536, description="Width K of the embeddings the loss sees."
+        )
         num_layers: int = Field(3, ge=1, le=16, description="Linear layers (1: a linear map).")
         norm: Literal["batchnorm", "layernorm", "none"] = Field(
             "batchnorm", description="Normalisation after each hidden Linear."
