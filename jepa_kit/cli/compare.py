@@ -16,11 +16,15 @@ from jepa_kit.sweep.compare import BUILTIN, Group, RunSummary, collect, resolve_
 # Off a terminal (CI logs, `> table.txt`) rich would squeeze the table into 80 columns.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
 PERCENT = {"knn_top1", "linear_top1", "attentive_top1"}
+#: Gains over the random-init baseline: differences of two accuracies, shown in points.
+GAINS = {"knn_gain", "linear_gain", "attentive_gain"}
 
 
 def fmt(metric: str, value: float) -> str:
     if metric in PERCENT:
         return f"{100 * value:.1f}%"
+    if metric in GAINS:
+        return f"{100 * value:+.1f}"
     if metric in ("images_per_s", "wall_s"):
         return f"{value:.1f}"
     if metric == "rankme":
@@ -33,16 +37,27 @@ def cell(group: Group, metric: str) -> str:
     if stats is None:
         return "-"
     mean, std = stats
-    if metric in PERCENT:  # the ± in points, like the mean
-        return fmt(metric, mean) + ("" if std is None else f" ± {100 * std:.1f}")
+    if metric in PERCENT or metric in GAINS:  # the ± in points, like the mean
+        text = fmt(metric, mean) + ("" if std is None else f" ± {100 * std:.1f}")
+        return text + noise_note(group, metric)
     return fmt(metric, mean) + ("" if std is None else f" ± {fmt(metric, std)}")
+
+
+def noise_note(group: Group, metric: str) -> str:
+    """`` (within noise)`` when every run's gain is (``k/n within noise`` when some are)."""
+    flags = [r.within_noise[metric] for r in group.runs if metric in r.within_noise]
+    if not any(flags):
+        return ""
+    return " (within noise)" if all(flags) else f" ({sum(flags)}/{len(flags)} within noise)"
 
 
 def render(groups: list[Group], metrics: list[str], last: int) -> Table:
     several = any(len(g.runs) > 1 for g in groups)
     notes = [f"final values: mean of the last {last} logged"] if set(metrics) - {
-        "knn_top1", "linear_top1", "attentive_top1", "images_per_s", "wall_s"} else []
+        "images_per_s", "wall_s", *PERCENT, *GAINS} else []
     notes.append("mean ± std over seeds" if several else "one run per variant")
+    if GAINS & set(metrics):
+        notes.append("gain: points over the random-init encoder")
     table = Table(title="; ".join(notes))
     table.add_column("variant")
     table.add_column("vs base")
@@ -88,8 +103,10 @@ def evaluate_runs(runs: list[RunSummary], protocols: list[str]) -> None:
     """Score each run's newest checkpoint with ``jepa-kit eval`` unless its JSON is current.
 
     Each run is scored on the encoder its recipe's ``eval.which`` names (the method's default
-    when unset), the one its periodic kNN watched; a JSON scored on another encoder or an
-    older checkpoint is redone. Probe settings are the commands' defaults."""
+    when unset), the one its periodic kNN watched, with its random-init baseline (cached, so
+    the runs of one architecture and seed share one); a JSON scored on another encoder or an
+    older checkpoint, or without a baseline, is redone. Probe settings are the commands'
+    defaults."""
     import json
 
     from jepa_kit.cli.evaluate import attentive_settings, evaluate_checkpoint
@@ -116,7 +133,7 @@ def evaluate_runs(runs: list[RunSummary], protocols: list[str]) -> None:
             done = run.run_dir / f"eval_{protocol}.json"
             try:
                 previous = json.loads(done.read_text())
-                current = previous.get("checkpoint_step") == step and (
+                current = previous.get("checkpoint_step") == step and "gain" in previous and (
                     which is None or previous.get("which") == which)
             except (OSError, ValueError, AttributeError):
                 current = False

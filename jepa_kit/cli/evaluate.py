@@ -10,6 +10,11 @@ size) is given; ``--set data.key=value`` adjusts either. The result is printed a
 written as JSON, by default next to the run (``RUN_DIR/eval_knn.json`` for
 ``RUN_DIR/checkpoints/step_*.pt``).
 
+Every score of a checkpoint carries its baseline: the same protocol on the run's random-init
+encoder (``--random-init``'s network), cached per architecture, data and protocol
+(``jepa_kit.eval.baseline``), printed and written beside the score with the gain and whether
+the gain is within noise; ``--no-baseline`` skips it.
+
 Under ``torchrun`` every rank extracts its share of the features (``FeatureExtractor``), the
 shares are gathered, and rank 0 fits the probe and writes the result.
 """
@@ -52,6 +57,9 @@ WhichOption = typer.Option(None, "--which", help="Which of the method's encoders
                            "method's.")
 RandomInitOption = typer.Option(False, "--random-init",
                                 help="Evaluate the run's untrained step-0 encoder (baseline).")
+NoBaselineOption = typer.Option(False, "--no-baseline",
+                                help="Skip the random-init baseline (by default it is scored "
+                                "too, or read from its cache, and the gain is reported).")
 OutOption = typer.Option(None, "--out", help="JSON result file (default: next to the run).")
 BatchOption = typer.Option(128, "--batch-size", min=1, help="Images per forward pass.")
 DeviceOption = typer.Option("auto", "--device", help="auto, cpu or cuda.")
@@ -79,6 +87,7 @@ class Source:
     default_which: bool
     origin: str  # "checkpoint" or the export format
     extra: dict[str, Any] = field(default_factory=dict)
+    recipe: Any = None  # the checkpoint's validated recipe; None for an export
 
 
 def data_section(raw: dict[str, Any], data_dir: Path | None, dataset: str | None
@@ -175,7 +184,7 @@ def load_source(checkpoint: Path, *, data_dir: Path | None = None, dataset: str 
     default = next(iter(method_class(recipe).eval_encoders))
     return Source(encoder.eval(), recipe.data, recipe.run.seed, int(state["step"]),
                   which or default, which in (None, default), "checkpoint",
-                  {"method": recipe.method.kind})
+                  {"method": recipe.method.kind}, recipe)
 
 
 def _lowshot_tags(per_class: int | None, fraction: float | None, seed: int) -> tuple[str, ...]:
@@ -203,12 +212,19 @@ def evaluate_checkpoint(
     fraction: float | None = None,
     seed: int = 0,
     settings: dict[str, Any] | None = None,
+    baseline: bool = True,
     quiet: bool = False,
 ) -> dict[str, Any] | None:
     """Score ``checkpoint`` with ``protocol`` (knn, linear, attentive); write and return the
-    result (None on ranks other than 0 of a torchrun job)."""
+    result (None on ranks other than 0 of a torchrun job).
+
+    With ``baseline`` the run's random-init encoder is scored with the same protocol and data
+    (or its score read from the cache, ``jepa_kit.eval.baseline``) and the result gets
+    ``baseline`` and ``gain``; a ``random_init`` evaluation stores its score in that cache.
+    """
     import torch
 
+    from jepa_kit.eval.baseline import BaselineCache
     from jepa_kit.eval.features import FeatureExtractor, build_eval_splits, last_blocks
     from jepa_kit.eval.lowshot import describe_subset, low_shot
     from jepa_kit.train.distributed import init_distributed, shutdown
@@ -234,31 +250,58 @@ def evaluate_checkpoint(
     info = init_distributed(dev.type)
     if info.enabled and dev.type == "cuda":
         dev = torch.device("cuda", info.local_rank)
+    settings = dict(settings or {})
+    precision = "bf16" if bf16 else "fp32"
+    pool = "tokens" if protocol == "attentive" else features
+    key: dict[str, Any] | None = None
+    cache = BaselineCache.default()
+    base: dict[str, Any] | None = None
+    cached = False
     try:
         src = load_source(checkpoint, data_dir=data_dir, dataset=dataset, which=which,
                           random_init=random_init, overrides=overrides)
         splits = build_eval_splits(src.data, seed=src.seed)
-        precision = "bf16" if bf16 else "fp32"
-        pool = "tokens" if protocol == "attentive" else features
-        encoder = src.encoder.to(dev)
-        feats = FeatureExtractor(splits, dev, batch_size=batch_size, precision=precision,
-                                 pool=pool, rank=info.rank, world_size=info.world_size)(encoder)
-        if not info.is_main:
-            return None
-        (x, y), (vx, vy) = ((t.to(dev) for t in feats[s]) for s in ("train", "val"))
-        subset = low_shot(y, per_class=per_class, fraction=fraction, seed=seed)
         num_classes = len(splits.train.classes)
-        run = dict(encoder=encoder, splits=splits, device=dev, precision=precision,
-                   batch_size=batch_size, features=features, augment=augment, seed=seed)
-        metrics = _run_protocol(protocol, (x, y), (vx, vy), subset, num_classes,
-                                dict(settings or {}), run)
+        extract = FeatureExtractor(splits, dev, batch_size=batch_size, precision=precision,
+                                   pool=pool, rank=info.rank, world_size=info.world_size)
+
+        def score(encoder: Any) -> tuple[dict[str, Any], Any, Any] | None:
+            """(metrics, low-shot subset, train labels) on rank 0; every rank must call it."""
+            encoder = encoder.to(dev)
+            feats = extract(encoder)
+            if not info.is_main:
+                return None
+            (x, y), (vx, vy) = ((t.to(dev) for t in feats[s]) for s in ("train", "val"))
+            subset = low_shot(y, per_class=per_class, fraction=fraction, seed=seed)
+            run = dict(encoder=encoder, splits=splits, device=dev, precision=precision,
+                       batch_size=batch_size, features=features, augment=augment, seed=seed)
+            return _run_protocol(protocol, (x, y), (vx, vy), subset, num_classes,
+                                 dict(settings), run), subset, y
+
+        if baseline and src.recipe is not None:  # an export has no initial weights to score
+            key = _baseline_key(src, splits, protocol=protocol, settings=settings, pool=pool,
+                                augment=augment, per_class=per_class, fraction=fraction,
+                                seed=seed, precision=precision, device=dev)
+            if not random_init:
+                # Rank 0's answer for every rank: all of them extract, or none does.
+                base = _from_rank0(cache.load(key) if info.is_main else None, info)
+                cached = base is not None
+        scored = score(src.encoder)
+        if key is not None and not random_init and base is None:
+            init = load_source(checkpoint, data_dir=data_dir, dataset=dataset, which=which,
+                               random_init=True, overrides=overrides)
+            base_scored = score(init.encoder)
+            base = None if base_scored is None else base_scored[0]
     finally:
         shutdown(info)
+    if scored is None:
+        return None
+    metrics, subset, y = scored
     result = {
         "protocol": protocol, "checkpoint": str(checkpoint.resolve()), "source": src.origin,
         "step": 0 if random_init else src.step, "checkpoint_step": src.step,
         "which": src.which, "random_init": random_init, **src.extra,
-        "features": "tokens" if protocol == "attentive" else features, "augment": augment,
+        "features": pool, "augment": augment,
         "subset": None if subset is None else describe_subset(
             subset, y, per_class=per_class, fraction=fraction, seed=seed),
         "dataset": src.data.model_dump(mode="json"), "classes": list(splits.train.classes),
@@ -266,6 +309,14 @@ def evaluate_checkpoint(
         "world_size": info.world_size, "seconds": round(time.perf_counter() - tic, 2),
         "jepa_kit": __version__,
     }
+    if key is not None:
+        if random_init or not cached:
+            cache.store(key, metrics if random_init else base,  # type: ignore[arg-type]
+                        checkpoint=str(checkpoint.resolve()))
+        result["baseline_cache"] = str(cache.path(key))
+    if base is not None:
+        result["baseline"] = {"metrics": base, "cached": cached}
+        result["gain"] = _gain(result).as_json()
     tags = tuple(t for t in (features if features != "avg" else "",
                              augment if augment != "none" else "") if t)
     tags += _lowshot_tags(per_class, fraction, seed if protocol != "knn" else 0)
@@ -275,8 +326,42 @@ def evaluate_checkpoint(
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2) + "\n")
     if not quiet:
-        _print(result, target)
+        _print(result, target, baseline=baseline)
     return result
+
+
+def _baseline_key(src: Source, splits: Any, *, protocol: str, settings: dict[str, Any],
+                  pool: str, augment: str, per_class: int | None, fraction: float | None,
+                  seed: int, precision: str, device: Any) -> dict[str, Any]:
+    """Everything the random-init score depends on (``jepa_kit.eval.baseline``)."""
+    from jepa_kit.eval.baseline import architecture
+
+    data = {"config": src.data.model_dump(mode="json"), "num_train": len(splits.train),
+            "num_val": len(splits.val), "classes": list(splits.train.classes)}
+    evaluation = {"protocol": protocol, "settings": settings, "features": pool,
+                  "augment": augment, "per_class": per_class, "fraction": fraction,
+                  "seed": seed, "precision": precision, "device": device.type}
+    return {"architecture": architecture(src.recipe, src.which), "data": data,
+            "evaluation": evaluation}
+
+
+def _from_rank0(value: Any, info: Any) -> Any:
+    """``value`` as rank 0 has it, on every rank of a torchrun job."""
+    if info.world_size == 1:
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _gain(result: dict[str, Any]) -> Any:
+    from jepa_kit.eval.baseline import Gain
+
+    m = result["metrics"]
+    return Gain(float(m["top1"]), float(result["baseline"]["metrics"]["top1"]),
+                int(m["num_val"]))
 
 
 def _run_protocol(protocol: str, train: tuple[Any, Any], val: tuple[Any, Any], subset: Any,
@@ -319,8 +404,9 @@ def _run_protocol(protocol: str, train: tuple[Any, Any], val: tuple[Any, Any], s
                            train_indices=subset, seed=run["seed"], batches=batches, **settings)
 
 
-def _print(result: dict[str, Any], target: Path) -> None:
+def _print(result: dict[str, Any], target: Path, *, baseline: bool = True) -> None:
     m = result["metrics"]
+    base = result.get("baseline")
     weights = "random init (step 0)" if result["random_init"] else f"step {result['step']}"
     if result["protocol"] == "knn":
         title = f"kNN (k={m['k']}, T={m['temperature']})"
@@ -335,8 +421,15 @@ def _print(result: dict[str, Any], target: Path) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_row("top-1", f"{100 * m['top1']:.2f}%")
+    if base is not None:
+        gain = _gain(result)
+        table.add_row("random-init top-1", f"{100 * base['metrics']['top1']:.2f}%")
+        table.add_row("gain (top-1)", f"{100 * gain.top1:+.2f} points "
+                      f"(s.e. {100 * gain.standard_error:.2f})")
     if "top5" in m:
         table.add_row("top-5", f"{100 * m['top5']:.2f}%")
+        if base is not None and "top5" in base["metrics"]:
+            table.add_row("random-init top-5", f"{100 * base['metrics']['top5']:.2f}%")
     if result["protocol"] != "knn":
         table.add_row("chosen lr / wd", f"{m['lr']:g} / {m['weight_decay']:g}")
         if "holdout_top1" in m:
@@ -349,6 +442,16 @@ def _print(result: dict[str, Any], target: Path) -> None:
     table.add_row("train / val images", f"{m['num_train']} / {m['num_val']}")
     table.add_row("classes", str(m["num_classes"]))
     out.print(table)
+    if base is not None:
+        out.print(_gain(result).sentence())
+        how = "read from" if base["cached"] else "computed and stored in"
+        out.print(f"random-init baseline {how} {result['baseline_cache']}")
+    elif result["random_init"] and "baseline_cache" in result:
+        out.print(f"stored as the random-init baseline of later evaluations: "
+                  f"{result['baseline_cache']}")
+    elif baseline and not result["random_init"] and result["source"] != "checkpoint":
+        out.print(f"no random-init baseline: a {result['source']} export carries no initial "
+                  "weights; evaluate the run's checkpoint for one")
     out.print(f"wrote {target}")
 
 
@@ -366,6 +469,7 @@ def knn(
     dataset: str | None = DatasetOption,
     which: str = WhichOption,
     random_init: bool = RandomInitOption,
+    no_baseline: bool = NoBaselineOption,
     k: int = typer.Option(20, "--k", min=1, help="Neighbours in the vote."),
     temperature: float = typer.Option(0.07, "--temperature", min=1e-6,
                                       help="Vote weight exp(similarity / T)."),
@@ -384,7 +488,8 @@ def knn(
                         random_init=random_init, overrides=overrides or [], out_path=out_path,
                         batch_size=batch_size, device=device, bf16=bf16, features=features,
                         per_class=per_class, fraction=fraction, seed=seed,
-                        settings={"k": k, "temperature": temperature})
+                        settings={"k": k, "temperature": temperature},
+                        baseline=not no_baseline)
 
 
 @eval_app.command()
@@ -394,6 +499,7 @@ def linear(
     dataset: str | None = DatasetOption,
     which: str = WhichOption,
     random_init: bool = RandomInitOption,
+    no_baseline: bool = NoBaselineOption,
     features: str = FeaturesOption,
     augment: str = typer.Option("none", "--augment", help="none: cached eval-view features; "
                                 "ijepa: features of augmented train images on the fly "
@@ -426,7 +532,7 @@ def linear(
                         random_init=random_init, overrides=overrides or [], out_path=out_path,
                         batch_size=batch_size, device=device, bf16=bf16, features=features,
                         augment=augment, per_class=per_class, fraction=fraction, seed=seed,
-                        settings=settings)
+                        settings=settings, baseline=not no_baseline)
 
 
 def attentive_settings(*, epochs: int = 20, probe_batch: int = 1024,
@@ -448,6 +554,7 @@ def attentive(
     dataset: str | None = DatasetOption,
     which: str = WhichOption,
     random_init: bool = RandomInitOption,
+    no_baseline: bool = NoBaselineOption,
     augment: str = typer.Option("none", "--augment", help="none: cached eval-view tokens; "
                                 "vjepa: tokens of augmented train images on the fly, as the "
                                 "paper (AutoAugment + random erasing); ijepa: crop + flip."),
@@ -486,7 +593,7 @@ def attentive(
                         which=which, random_init=random_init, overrides=overrides or [],
                         out_path=out_path, batch_size=batch_size, device=device, bf16=bf16,
                         augment=augment, per_class=per_class, fraction=fraction, seed=seed,
-                        settings=settings)
+                        settings=settings, baseline=not no_baseline)
 
 
 def register(app: typer.Typer) -> None:

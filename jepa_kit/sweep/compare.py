@@ -3,7 +3,9 @@
 Per run: the final loss (mean of the last ``last`` logged losses, which smooths the per-batch
 noise of one step), the last periodic kNN accuracy in ``metrics.jsonl`` (or the
 ``eval_knn.json`` beside the run if that scored a later checkpoint), the linear and attentive
-probes of ``eval_linear.json`` and ``eval_attentive.json``, RankMe (mean of the last ``last``
+probes of ``eval_linear.json`` and ``eval_attentive.json``, the gain of each of these three
+over its random-init baseline (when the JSON holds one, and for kNN only when its score is the
+one shown), RankMe (mean of the last ``last``
 logged values), the median img/s over logged steps (the median ignores the slow first
 steps), and the wall time from ``finished.json``. Runs of one variant that differ only in
 their seed form a group: mean and sample standard deviation.
@@ -28,9 +30,12 @@ from jepa_kit.sweep.manifest import MANIFEST, read_manifest, variant_entries
 BUILTIN: dict[str, str] = {
     "loss": "final loss", "knn_top1": "kNN top-1", "linear_top1": "linear top-1",
     "attentive_top1": "attentive top-1",
+    "knn_gain": "kNN gain", "linear_gain": "linear gain", "attentive_gain": "attentive gain",
     "rankme": "RankMe", "images_per_s": "img/s", "wall_s": "wall (s)",
 }
 ALIASES = {"knn": "knn_top1", "linear": "linear_top1", "attentive": "attentive_top1",
+           "knn-gain": "knn_gain", "linear-gain": "linear_gain",
+           "attentive-gain": "attentive_gain",
            "img/s": "images_per_s", "throughput": "images_per_s", "wall": "wall_s",
            "time": "wall_s"}
 #: Keys that differ between seeds of one variant by design, never shown as a difference.
@@ -48,6 +53,8 @@ class RunSummary:
     metrics: dict[str, float]
     curve: list[tuple[int, float]] = field(default_factory=list)
     resumed: bool = False
+    #: Gain metric -> whether that run's gain is within noise (``jepa_kit.eval.baseline``).
+    within_noise: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,12 +110,24 @@ def _mean_last(rows: list[dict[str, Any]], key: str, last: int) -> float | None:
     return statistics.fmean(values[-last:]) if values else None
 
 
-def _eval_top1(run_dir: Path, protocol: str) -> tuple[int, float] | None:
-    """(checkpoint step, top-1) of ``jepa-kit eval PROTOCOL``'s JSON beside the run."""
+@dataclass
+class EvalScore:
+    """What ``compare`` reads from ``jepa-kit eval PROTOCOL``'s JSON beside a run."""
+
+    step: int  # the checkpoint's
+    top1: float
+    gain: float | None  # over the random-init baseline; None when the JSON has none
+    within_noise: bool
+
+
+def _eval_score(run_dir: Path, protocol: str) -> EvalScore | None:
     try:
         data = json.loads((run_dir / f"eval_{protocol}.json").read_text())
-        return int(data["checkpoint_step"]), float(data["metrics"]["top1"])
-    except (OSError, ValueError, KeyError, TypeError):
+        gain = data.get("gain")
+        return EvalScore(int(data["checkpoint_step"]), float(data["metrics"]["top1"]),
+                         None if gain is None else float(gain["top1"]),
+                         bool(gain and gain["within_noise"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -125,15 +144,21 @@ def summarize(run_dir: Path, *, group: str, diff: list[str], seed: int | None,
     speeds = [float(r["images_per_s"]) for r in train_rows if "images_per_s" in r]
     if speeds:
         metrics["images_per_s"] = statistics.median(speeds)
-    # The periodic kNN and `jepa-kit eval knn` run one protocol: the later of the two wins.
+    # The periodic kNN and `jepa-kit eval knn` run one protocol: the later of the two wins
+    # (on a tie the eval JSON, which carries the gain).
     knn = [(int(r.get("step", 0)), float(r["knn_top1"])) for r in rows if "knn_top1" in r]
-    candidates = [*knn[-1:], *filter(None, [_eval_top1(run_dir, "knn")])]
-    if candidates:
-        metrics["knn_top1"] = max(candidates, key=lambda c: c[0])[1]
-    for protocol in ("linear", "attentive"):
-        probe = _eval_top1(run_dir, protocol)
-        if probe is not None:
-            metrics[f"{protocol}_top1"] = probe[1]
+    within_noise: dict[str, bool] = {}
+    scores = {p: _eval_score(run_dir, p) for p in ("knn", "linear", "attentive")}
+    if knn and (scores["knn"] is None or knn[-1][0] > scores["knn"].step):
+        metrics["knn_top1"] = knn[-1][1]
+        scores["knn"] = None  # its gain belongs to an older checkpoint than the score shown
+    for protocol, score in scores.items():
+        if score is None:
+            continue
+        metrics[f"{protocol}_top1"] = score.top1
+        if score.gain is not None:
+            metrics[f"{protocol}_gain"] = score.gain
+            within_noise[f"{protocol}_gain"] = score.within_noise
     finished = read_finished(run_dir)
     if finished is not None and "wall_s" in finished:
         metrics["wall_s"] = float(finished["wall_s"])
@@ -142,6 +167,7 @@ def summarize(run_dir: Path, *, group: str, diff: list[str], seed: int | None,
         steps=max((int(r.get("step", 0)) for r in rows), default=0), metrics=metrics,
         curve=[(int(r["step"]), float(r["loss"])) for r in train_rows],
         resumed=bool(finished and finished.get("resumed_from_step")),
+        within_noise=within_noise,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,46 @@ def test_compare_eval_honours_eval_which(tmp_path: Path,
 
     code, _, err = run_cli(capsys, "compare", str(run), "--eval", "svm")
     assert code == 2 and "expected knn, linear or attentive" in err
+    # Each score carries its gain over the random-init baseline, in points.
+    for protocol, title in (("knn", "kNN gain"), ("attentive", "attentive gain")):
+        gain = json.loads((run / f"eval_{protocol}.json").read_text())["gain"]
+        assert title in table and f"{100 * gain['top1']:+.1f}" in table
+
+
+def fake_run(path: Path, gain: float, within_noise: bool, *, periodic_knn_step: int = 0
+             ) -> Path:
+    """A run folder with one logged step and an ``eval_knn.json`` of its step-4 checkpoint."""
+    path.mkdir(parents=True)
+    rows = [{"step": 4, "loss": 1.0}]
+    if periodic_knn_step:
+        rows.append({"step": periodic_knn_step, "knn_top1": 0.4})
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (path / "eval_knn.json").write_text(json.dumps({
+        "checkpoint_step": 4, "metrics": {"top1": 0.6},
+        "gain": {"top1": gain, "standard_error": 0.05, "within_noise": within_noise}}))
+    return path
+
+
+def test_compare_shows_the_gain_and_says_when_it_is_within_noise(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    small = fake_run(tmp_path / "small" / "run", 0.02, True)
+    large = fake_run(tmp_path / "large" / "run", 0.3, False)
+    code, table, err = run_cli(capsys, "compare", str(small))
+    assert code == 0, err
+    assert "kNN gain" in table and "+2.0 (within noise)" in table
+    assert "gain: points over the random-init encoder" in table
+    csv_path = tmp_path / "runs.csv"
+    code, table, err = run_cli(capsys, "compare", str(large), "--csv", str(csv_path))
+    assert code == 0, err
+    assert "+30.0" in table and "noise" not in table
+    assert "knn_gain" in csv_path.read_text().splitlines()[0]
+    # Two runs of one variant (no recipe tells them apart): mean ± std, and how many are noise.
+    code, table, err = run_cli(capsys, "compare", str(small), str(large), "-m", "knn-gain")
+    assert code == 0, err
+    assert f"+16.0 ± {100 * statistics.stdev([0.02, 0.3]):.1f} (1/2 within noise)" in table
+
+    # A later periodic kNN replaces the JSON's score, and with it the JSON's gain.
+    later = fake_run(tmp_path / "later" / "run", 0.3, False, periodic_knn_step=8)
+    code, table, err = run_cli(capsys, "compare", str(later))
+    assert code == 0, err
+    assert "40.0%" in table and "kNN gain" not in table

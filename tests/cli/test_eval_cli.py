@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -49,6 +50,11 @@ def test_knn_on_the_runs_data_and_the_random_init_baseline(checkpoint: Path) -> 
     assert trained.returncode == 0, trained.stderr
     assert "top-1" in trained.stdout and "step 2" in trained.stdout
     result = json.loads((run_dir / "eval_knn.json").read_text())
+    # Without flags the score carries its random-init baseline and the gain.
+    base = result["baseline"]["metrics"]["top1"]
+    assert re.search(rf"│ random-init top-1 +│ +{100 * base:.2f}% │", trained.stdout)
+    assert result["gain"]["top1"] == result["metrics"]["top1"] - base
+    assert "gain (top-1)" in trained.stdout and "noise" in trained.stdout
     assert result["random_init"] is False and result["step"] == 2 and result["which"] == "target"
     assert result["dataset"]["kind"] == "synthetic" and result["metrics"]["k"] == 5
     assert result["metrics"]["num_train"] == 64 and result["metrics"]["num_val"] == 32
@@ -67,7 +73,7 @@ def test_linear_and_knn_on_image_folders(checkpoint: Path, tmp_path: Path) -> No
     flat = write_folder(tmp_path / "flat", per_class=10)  # val: 20% of every class
     out = tmp_path / "linear.json"
     linear = cli("eval", "linear", str(checkpoint), "--data", str(flat), "--out", str(out),
-                 "--epochs", "20")
+                 "--epochs", "20", "--no-baseline")
     assert linear.returncode == 0, linear.stderr
     result = json.loads(out.read_text())
     metrics = result["metrics"]
@@ -80,7 +86,8 @@ def test_linear_and_knn_on_image_folders(checkpoint: Path, tmp_path: Path) -> No
     write_folder(split / "train", per_class=4)
     write_folder(split / "val", per_class=2)
     out = tmp_path / "knn.json"
-    knn = cli("eval", "knn", str(checkpoint), "--data", str(split), "--out", str(out))
+    knn = cli("eval", "knn", str(checkpoint), "--data", str(split), "--out", str(out),
+              "--no-baseline")
     assert knn.returncode == 0, knn.stderr
     result = json.loads(out.read_text())
     assert result["dataset"]["val_root"] == str(split / "val")
@@ -127,7 +134,7 @@ def test_attentive_probe_on_a_low_shot_subset(checkpoint: Path, tmp_path: Path,
     out = tmp_path / "attentive.json"
     code, err = in_process(capsys, "eval", "attentive", str(checkpoint), "--epochs", "2",
                            "--probe-batch-size", "16", "--per-class", "4", "--seed", "1",
-                           "--out", str(out))
+                           "--out", str(out), "--no-baseline")
     assert code == 0, err
     result = json.loads(out.read_text())
     metrics = result["metrics"]
@@ -149,7 +156,8 @@ def test_linear_probe_on_augmented_views_of_a_fraction(checkpoint: Path,
                                                        capsys: pytest.CaptureFixture[str]
                                                        ) -> None:
     args = ("eval", "linear", str(checkpoint), "--features", "last1", "--augment", "ijepa",
-            "--epochs", "2", "--lr", "0.01", "--lr", "0.1", "--wd", "0", "--fraction", "0.25")
+            "--epochs", "2", "--lr", "0.01", "--lr", "0.1", "--wd", "0", "--fraction", "0.25",
+            "--no-baseline")
     code, err = in_process(capsys, *args)
     assert code == 0, err
     written = checkpoint.parent.parent / "eval_linear_last1_ijepa_0.25frac.json"
@@ -182,7 +190,7 @@ def test_exported_encoders_score_like_their_checkpoint(checkpoint: Path, tmp_pat
     for name, path in (("checkpoint", checkpoint), ("timm", folder), ("safetensors", file)):
         out = tmp_path / f"{name}.json"
         code, err = in_process(capsys, "eval", "knn", str(path), "--dataset", "synthetic",
-                               *same_data, "--k", "5", "--out", str(out))
+                               *same_data, "--k", "5", "--out", str(out), "--no-baseline")
         assert code == 0, err
         result = json.loads(out.read_text())
         assert result["source"] == name

@@ -23,7 +23,8 @@ def test_two_ranks_score_what_one_process_scores(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["eval", "knn", str(checkpoint), "--k", "5", "--out", str(one)])
     assert exit_info.value.code in (0, None)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # Its own baseline cache: both ranks extract the random-init features too (a cache miss).
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "XDG_CACHE_HOME": str(tmp_path / "cache2")}
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
          "-m", "jepa_kit", "eval", "knn", str(checkpoint), "--k", "5", "--out", str(two),
@@ -34,4 +35,6 @@ def test_two_ranks_score_what_one_process_scores(tmp_path: Path) -> None:
     assert single["world_size"] == 1 and sharded["world_size"] == 2
     # Gathered in dataset order: the same 64 + 32 features, the same neighbours.
     assert sharded["metrics"] == single["metrics"]
+    assert sharded["baseline"] == single["baseline"] == {
+        "metrics": single["baseline"]["metrics"], "cached": False}
     assert done.stdout.count("wrote ") == 1  # rank 0 alone reports
