@@ -200,6 +200,28 @@ def component_section(section: str, kind: str) -> list[str]:
     return out
 
 
+def regularizers_section() -> list[str]:
+    reg = registry("regularizer")
+    loaded = reg.load_all()
+    out = [
+        "## `[[regularizers]]`: regularizer components",
+        "",
+        f"Entry-point group `{GROUPS['regularizer']}`; a list of tables, none by default, each "
+        "adding `weight * term` to the method's loss, read from the method's embedding `on`. "
+        f"Installed: {', '.join(f'`{n}`' for n in loaded)}.",
+        "",
+    ]
+    for name, cls in loaded.items():
+        entry = reg.entry(name)
+        out += [f'### `[[regularizers]] kind = "{name}"`', "",
+                f"`{entry.value}`, from the distribution `{entry.distribution}`.", ""]
+        summary = docstring(cls)
+        if summary:
+            out += [summary, ""]
+        out += [*field_table(cls.Config, "regularizers[i]"), ""]
+    return out
+
+
 def generate() -> str:
     lines = [HEADER]
     for section in ("run", "method", "data", "views", "encoder", "predictor", "masker",
@@ -209,6 +231,7 @@ def generate() -> str:
             lines += plain_section(section, PLAIN_SECTIONS[section])
         else:
             lines += component_section(section, COMPONENT_SECTIONS[section])
+    lines += regularizers_section()
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -6,6 +6,7 @@ the recipe as a whole is never passed down.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from jepa_kit.config import ComponentConfig
@@ -23,6 +24,7 @@ from jepa_kit.views.base import Views
 if TYPE_CHECKING:
     from jepa_kit.methods.base import Method
     from jepa_kit.recipe import RecipeBase
+    from jepa_kit.regularizers.terms import Regularizers
 
 
 def component_class(kind: str, config: ComponentConfig) -> type:
@@ -61,6 +63,13 @@ def build_views(config: ComponentConfig, *, img_size: int) -> Views:
 
 def build_projector(config: ComponentConfig, *, in_dim: int) -> Projector:
     return component_class("projector", config)(config, in_dim=in_dim)
+
+
+def build_regularizers(configs: Sequence[ComponentConfig], *, seed: int) -> Regularizers:
+    """The recipe's ``[[regularizers]]``, in order, as one module the engine applies."""
+    from jepa_kit.regularizers.terms import Regularizers
+
+    return Regularizers([component_class("regularizer", c)(c, seed=seed) for c in configs])
 
 
 def method_class(recipe: RecipeBase) -> type[Method]:

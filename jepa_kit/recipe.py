@@ -53,6 +53,7 @@ else:  # pragma: no cover
 #: ``method`` and ``data``, a section is named after its kind.
 COMPONENT_SECTIONS: dict[str, str] = {kind: kind for kind in GROUPS} | {"data": "dataset"}
 COMPONENT_SECTIONS.pop("dataset")
+COMPONENT_SECTIONS.pop("regularizer")  # a list, ``[[regularizers]]``, not one section
 #: The component the engine's own sections get when they name none.
 ENGINE_DEFAULTS: dict[str, str] = {"method": "ijepa", "data": "synthetic"}
 #: Augmentation settings that lived in ``[data]`` before views were a component.
@@ -271,6 +272,10 @@ def _recipe_model(method: str, signature: tuple[tuple[int, tuple[str, ...]], ...
     for section in ("data", *method_slots(method)):
         kind = COMPONENT_SECTIONS[section]
         fields[section] = (_component_union(kind), Field(description=f"The {kind} component."))
+    fields["regularizers"] = (
+        list[_component_union("regularizer")],  # type: ignore[misc]
+        Field(default_factory=list, description="Terms added to the method's loss, each "
+              "reading one of the method's embeddings (`on`); none by default."))
     return create_model("Recipe", __base__=RecipeBase, **fields)
 
 
@@ -317,6 +322,11 @@ class RecipeBase(Section):
                              f"encoder.num_frames={built}; set them equal")
         method = registry("method").load(self.method.kind)  # type: ignore[attr-defined]
         method.check_sections({slot: getattr(self, slot) for slot in method.slots})
+        for i, term in enumerate(self.regularizers):  # type: ignore[attr-defined]
+            if term.on not in method.embeddings:
+                offered = ", ".join(repr(e) for e in method.embeddings) or "none"
+                raise ValueError(f"regularizers[{i}].on={term.on!r}: method "
+                                 f"{self.method.kind!r} exposes the embeddings {offered}")  # type: ignore[attr-defined]
         which, choices = self.eval.which, method.eval_encoders  # type: ignore[attr-defined]
         if which is not None and which not in choices:
             raise ValueError(f"eval.which={which!r}: method {self.method.kind!r} "  # type: ignore[attr-defined]
@@ -527,6 +537,19 @@ def _check_kinds(data: dict[str, Any]) -> list[tuple[str, str]]:
             reg.load(name)
         except ValueError as exc:
             problems.append((f"{section}.kind", str(exc)))
+    return problems + _check_regularizer_kinds(data.get("regularizers", []))
+
+
+def _check_regularizer_kinds(entries: Any) -> list[tuple[str, str]]:
+    if not isinstance(entries, list):
+        return [("regularizers", f"expected a list of [[regularizers]] tables, got {entries!r}")]
+    problems: list[tuple[str, str]] = []
+    reg = registry("regularizer")
+    for i, body in enumerate(entries):
+        if not isinstance(body, dict):
+            problems.append((f"regularizers[{i}]", f"expected a table, got {body!r}"))
+        elif not isinstance(body.get("kind"), str) or body["kind"] not in reg.names():
+            problems.append((f"regularizers[{i}].kind", reg.unknown_message(str(body.get("kind")))))
     return problems
 
 
@@ -537,6 +560,14 @@ def _dotted(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
         section = data.get(parts[0])
         if isinstance(section, dict) and section.get("kind") == parts[1]:
             parts.pop(1)
+    if len(parts) >= 2 and parts[0] == "regularizers" and parts[1].isdigit():
+        # regularizers[i], as a TOML reader counts [[regularizers]] tables, without the tag.
+        entries = data.get("regularizers")
+        i = int(parts[1])
+        tagged = isinstance(entries, list) and i < len(entries) and len(parts) >= 3 and \
+            isinstance(entries[i], dict) and entries[i].get("kind") == parts[2]
+        head = f"regularizers[{i}]"
+        return ".".join([head, *parts[3 if tagged else 2:]])
     return ".".join(parts)
 
 

@@ -31,6 +31,7 @@ GROUPS: dict[str, str] = {
     "dataset": "jepa_kit.datasets",
     "views": "jepa_kit.views",
     "projector": "jepa_kit.projectors",
+    "regularizer": "jepa_kit.regularizers",
 }
 
 #: The distribution that ships the built-ins.
@@ -81,6 +82,7 @@ def _base_class(kind: str) -> type:
     from jepa_kit.methods.base import Method
     from jepa_kit.predictors.base import Predictor
     from jepa_kit.projectors.base import Projector
+    from jepa_kit.regularizers.base import Regularizer
     from jepa_kit.target_updaters.base import TargetUpdater
     from jepa_kit.views.base import Views
 
@@ -94,6 +96,7 @@ def _base_class(kind: str) -> type:
         "dataset": Dataset,
         "views": Views,
         "projector": Projector,
+        "regularizer": Regularizer,
     }[kind]
 
 

@@ -45,7 +45,8 @@ class StepOutput:
     (tensors or numbers) logged at log steps. ``features`` (B, N, D) are the token features the
     collapse monitors watch (I-JEPA: the target encoder's; None: no monitors).
     ``predictions`` and ``targets`` (..., D), when the method has them, add the
-    prediction-quality monitors.
+    prediction-quality monitors. ``embeddings`` are what regularizers may read, by the names
+    of ``Method.embeddings``: (N, D) or (V, N, D), with their gradient.
     """
 
     loss: torch.Tensor
@@ -53,6 +54,7 @@ class StepOutput:
     features: torch.Tensor | None = None
     predictions: torch.Tensor | None = None
     targets: torch.Tensor | None = None
+    embeddings: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def autocast(device_type: str, precision: str) -> contextlib.AbstractContextManager:
@@ -83,6 +85,9 @@ class Method(ABC):
     slots: ClassVar[dict[str, str | None]]
     #: ``eval --which`` choice -> network name; the first is the default.
     eval_encoders: ClassVar[dict[str, str]]
+    #: Embeddings ``forward`` puts in ``StepOutput.embeddings`` for regularizers (a recipe's
+    #: ``[[regularizers]] on``): name -> what it is and its shape.
+    embeddings: ClassVar[dict[str, str]] = {}
 
     #: Every network, by name: what checkpoints hold (one state dict per name).
     networks: dict[str, nn.Module]

@@ -92,8 +92,11 @@ def ijepa_forward(encoder: nn.Module, predictor: nn.Module, target_encoder: nn.M
         check("loss", "forward(predictions, targets)", loss, ())
     metrics = {"context_len": int(masks.context.shape[1]),
                "target_len": int(masks.targets.shape[2])}
+    real = context[:, :kc]  # the context tokens without padding
+    embeddings = {"context": real.reshape(-1, real.shape[-1]), "pooled_context": real.mean(1),
+                  "predictions": predictions.reshape(-1, predictions.shape[-1])}
     return StepOutput(loss, metrics, features=features, predictions=predictions.detach(),
-                      targets=targets)
+                      targets=targets, embeddings=embeddings)
 
 
 #: ``check(slot, what, tensor, expected shape)``: see ``jepa_kit.methods.checks``.
@@ -119,6 +122,11 @@ class IJEPA(Method):
         "target_updater": "ema", "loss": "l2", "views": "single",
     }
     eval_encoders: ClassVar[dict[str, str]] = {"target": "target_encoder", "context": "encoder"}
+    embeddings: ClassVar[dict[str, str]] = {
+        "context": "the context encoder's tokens of every context block, (B * Kc, D)",
+        "pooled_context": "the context tokens averaged per image, (B, D)",
+        "predictions": "the predictor's output tokens, (M * B * Kt, D)",
+    }
 
     def __init__(self, config: Config, *, sections: Mapping[str, ComponentConfig],
                  img_size: int, lengths: ScheduleLengths, precision: str = "fp32",

@@ -51,6 +51,10 @@ class LeJEPA(Method):
     slots: ClassVar[dict[str, str | None]] = {"encoder": "vit", "projector": "mlp",
                                               "views": "multicrop"}
     eval_encoders: ClassVar[dict[str, str]] = {"encoder": "encoder"}
+    embeddings: ClassVar[dict[str, str]] = {
+        "projections": "the projector's output per view, (V, B, K)",
+        "pooled": "the encoder's tokens averaged per view and image, (V, B, D)",
+    }
 
     @classmethod
     def check_sections(cls, sections: Mapping[str, ComponentConfig]) -> None:
@@ -108,4 +112,7 @@ class LeJEPA(Method):
             all_reduce=mean_over_ranks, world_size=world,
         )
         metrics = {"prediction": prediction.detach(), "sigreg": reg.detach()}
-        return StepOutput(total, metrics, features=global_tokens[:b].detach())
+        embeddings = {"projections": emb, "pooled": torch.cat(pooled).float().view(
+            len(batch.views), b, -1)}
+        return StepOutput(total, metrics, features=global_tokens[:b].detach(),
+                          embeddings=embeddings)

@@ -73,6 +73,7 @@ def vjepa_forward(encoder: nn.Module, predictor: nn.Module, target_encoder: nn.M
         check("encoder", "forward(clips) of the target encoder", h, (b, None, None))
 
     losses, predictions, targets, metrics = [], [], [], {}
+    contexts: list[torch.Tensor] = []
     for g, m in enumerate(groups):
         (blocks, _, kt), kc = m.targets.shape, m.context.shape[1]
         # 2. Encode this generator's context: only its tokens enter the encoder.
@@ -86,6 +87,7 @@ def vjepa_forward(encoder: nn.Module, predictor: nn.Module, target_encoder: nn.M
             if check is not None:
                 check("predictor", "forward(context, context_idx, target_idx)", p,
                       (blocks * b, kt, h.shape[-1]))
+        contexts.append(z)
         t = apply_masks(h, m.targets)  # (M*B, Kt, D), block-major like the predictions
         losses.append(feature_loss(p.float(), t, loss_exp))
         predictions.append(p.detach())
@@ -96,7 +98,10 @@ def vjepa_forward(encoder: nn.Module, predictor: nn.Module, target_encoder: nn.M
     # 4. Averaged over generators, as the official loss_fn.
     loss = torch.stack(losses).sum() / len(groups)
     # The prediction monitors read (rows, Kt, D): generator 0's (lengths differ across them).
-    return StepOutput(loss, metrics, features=h, predictions=predictions[0], targets=targets[0])
+    embeddings = {"context": torch.cat([z.reshape(-1, z.shape[-1]) for z in contexts]),
+                  "pooled_context": torch.stack([z.mean(1) for z in contexts])}
+    return StepOutput(loss, metrics, features=h, predictions=predictions[0], targets=targets[0],
+                      embeddings=embeddings)
 
 
 class VJEPA(Method):
@@ -114,6 +119,10 @@ class VJEPA(Method):
         "target_updater": "ema", "views": "video_clip",
     }
     eval_encoders: ClassVar[dict[str, str]] = {"target": "target_encoder", "context": "encoder"}
+    embeddings: ClassVar[dict[str, str]] = {
+        "context": "the context encoder's tokens of every mask generator, (sum of B * Kc, D)",
+        "pooled_context": "the context tokens averaged per clip, per generator, (G, B, D)",
+    }
 
     @classmethod
     def check_sections(cls, sections: Mapping[str, ComponentConfig]) -> None:

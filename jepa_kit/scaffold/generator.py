@@ -49,6 +49,7 @@ KINDS: dict[str, KindInfo] = {
     "method": KindInfo("Method", "method", "check_method"),
     "views": KindInfo("Views", "views component", "check_views"),
     "projector": KindInfo("Projector", "projector", "check_projector"),
+    "regularizer": KindInfo("Regularizer", "regularizer", "check_regularizer"),
 }
 assert set(KINDS) == set(GROUPS), "every registry kind needs a template"
 
@@ -92,6 +93,9 @@ METHOD_SLOTS = {"encoder": "vit", "projector": "mlp", "views": "multicrop"}
 
 def usage(name: str, kind: str, section: str) -> str:
     """The README's recipe snippet: the component's section, and a method's slot sections."""
+    if kind == "regularizer":
+        return (f'[[regularizers]]\nkind = "{name}"\nweight = 0.1\n'
+                f'on = "pooled_context"  # one of the method\'s embeddings\n')
     text = f'[{section}]\nkind = "{name}"\n'
     if kind == "method":
         text += "\n# The sections it reads (its `slots`); left out, they get these kinds.\n"
@@ -103,7 +107,8 @@ def usage(name: str, kind: str, section: str) -> str:
 
 def template_values(name: str, kind: str) -> dict[str, str]:
     package = f"jepa_kit_{name}"
-    section = next(s for s, k in COMPONENT_SECTIONS.items() if k == kind)
+    section = "regularizers" if kind == "regularizer" else next(
+        s for s, k in COMPONENT_SECTIONS.items() if k == kind)
     return {
         "name": name,
         "kind": kind,
@@ -112,6 +117,10 @@ def template_values(name: str, kind: str) -> dict[str, str]:
         "group": GROUPS[kind],
         "section": section,
         "usage": usage(name, kind, section),
+        "selector": (f'[[regularizers]] kind = "{name}"' if kind == "regularizer" else
+                     f'{section}.kind = "{name}"'),
+        "set_example": (f"'regularizers=[{{kind=\"{name}\", weight=0.1, on=\"pooled_context\"}}]'"
+                        if kind == "regularizer" else f"{section}.kind={name}"),
         "package": package,
         "module": kind,
         "class_name": class_name(name, kind),

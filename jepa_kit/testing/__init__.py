@@ -21,6 +21,7 @@ from jepa_kit.testing.datasets import check_dataset
 from jepa_kit.testing.maskers import check_masker, check_masks
 from jepa_kit.testing.methods import check_method, check_projector, check_views
 from jepa_kit.testing.models import check_encoder, check_loss, check_predictor
+from jepa_kit.testing.regularizers import check_regularizer
 from jepa_kit.testing.sweep import (
     SMALL_CONFIGS,
     check_component,
@@ -41,6 +42,7 @@ __all__ = [
     "check_method",
     "check_predictor",
     "check_projector",
+    "check_regularizer",
     "check_target_updater",
     "check_views",
     "conformance_cases",

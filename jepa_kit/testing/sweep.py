@@ -25,6 +25,7 @@ from jepa_kit.testing.datasets import check_dataset
 from jepa_kit.testing.maskers import check_masker
 from jepa_kit.testing.methods import check_method, check_projector, check_views
 from jepa_kit.testing.models import check_encoder, check_loss, check_predictor
+from jepa_kit.testing.regularizers import check_regularizer
 from jepa_kit.testing.updaters import check_target_updater
 
 #: Options of a small config, or a function returning them (run only when the case runs).
@@ -97,6 +98,7 @@ SMALL_CONFIGS: dict[tuple[str, str], SmallConfig] = {
     ("views", "multicrop"): {"num_local": 2, "local_size": 16},
     ("projector", "mlp"): {"hidden_dim": 32, "out_dim": 16},
     ("method", "lejepa"): {"num_slices": 32},
+    ("regularizer", "sigreg"): {"num_slices": 16},
 }
 
 #: method -> options of its slot sections in the method check (V-JEPA: the video encoder
@@ -161,6 +163,8 @@ def check_component(kind: str, name: str, config: ConfigLike = None, *,
         check_views(cls, config, name=name)
     elif kind == "projector":
         check_projector(cls, config, name=name)
+    elif kind == "regularizer":
+        check_regularizer(cls, config, name=name)
     else:  # pragma: no cover - GROUPS and this dispatch change together
         raise AssertionError(f"no conformance check for kind {kind!r}")
 

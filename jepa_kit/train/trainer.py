@@ -24,7 +24,7 @@ from torch import nn
 
 from jepa_kit import __version__
 from jepa_kit.atomic import remove_stale_temp_files
-from jepa_kit.build import build_dataset, build_method
+from jepa_kit.build import build_dataset, build_method, build_regularizers
 from jepa_kit.data.loader import (
     SKIPPED_FILES,
     Batch,
@@ -147,6 +147,7 @@ class Trainer:
 
         torch.manual_seed(seed)  # identical initial weights on every rank
         self.method = build_method(r, lengths=self.lengths).to(self.device)
+        self.regularizers = build_regularizers(r.regularizers, seed=seed).to(self.device)
         found = self._find_resume_point()
         if found is None and t.init_from:
             self.method.load_state_dict(load_checkpoint(t.init_from), t.init_from)
@@ -410,7 +411,7 @@ class Trainer:
             last = i == len(micro) - 1
             # Gradients are averaged over ranks once, on the last micro-batch.
             with contextlib.nullcontext() if last else self.parallel.no_grad_sync():
-                out = self.method.forward(batch, self.nets)
+                out = self.regularizers(self.method.forward(batch, self.nets), step=step)
                 # The mean of equal micro-batch means is the mean over the whole batch.
                 (out.loss / len(micro) if len(micro) > 1 else out.loss).backward()
             total += out.loss.detach()

@@ -37,6 +37,11 @@ def test_reference_lists_every_field_of_every_section() -> None:
                 assert f'`{section}.kind = "{name}"`' in text
                 for key in cls.Config.model_fields:
                     assert key == "kind" or f"`{section}.{key}`" in text
+        elif section == "regularizers":
+            for name, cls in registry("regularizer").load_all().items():
+                assert f'`[[regularizers]] kind = "{name}"`' in text
+                for key in cls.Config.model_fields:
+                    assert key == "kind" or f"`regularizers[i].{key}`" in text
         else:
             for key in field.annotation.model_fields:
                 assert f"`{section}.{key}`" in text
