@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -40,9 +41,32 @@ def validate(
         parts = ", ".join(f"{getattr(recipe, slot).kind} {slot}"
                           for slot in method_class(recipe).slots)
         out.print(f"[green]ok[/] {path}  ({recipe.method.kind}: {parts})")
+        advice = teacher_advice(recipe)
+        if advice is not None:
+            out.print(f"[yellow]warning:[/] {path}: {advice}")
         if smoke:
             smoke_step(path, [*(overrides or []), *SMOKE_OVERRIDES,
                               *(["data.train_size=2"] if recipe.data.kind == "synthetic" else [])])
+
+
+def teacher_advice(recipe: Any) -> str | None:
+    """The target updater's retention warning, where the run's length is known before any data
+    is read (a dataset with a ``train_size``, one process); the run itself always checks."""
+    from jepa_kit.data.loader import batches_per_epoch
+    from jepa_kit.optim.schedules import ScheduleLengths
+    from jepa_kit.target_updaters.retention import retention_warning
+
+    section = getattr(recipe, "target_updater", None)
+    size = getattr(recipe.data, "train_size", None)
+    if section is None or not isinstance(size, int):
+        return None
+    t, o = recipe.train, recipe.optim
+    ipe = batches_per_epoch(size, t.batch_size) // t.accumulate_steps
+    if ipe < 1:
+        return None
+    lengths = ScheduleLengths(ipe, t.epochs, o.warmup_epochs, o.ipe_scale)
+    steps = t.epochs * ipe if t.max_steps is None else min(t.epochs * ipe, t.max_steps)
+    return retention_warning(section, total_steps=lengths.momentum_steps, run_steps=steps)
 
 
 def smoke_step(path: Path, overrides: list[str]) -> None:

@@ -5,11 +5,19 @@ optimizer step, with ``m`` rising linearly from ``momentum_start`` to ``momentum
 schedule (paper Sec. 5: 0.996 -> 1.0). Step k uses ``start + (k - 1)(end - start) / T``, with the
 reference's un-truncated T = iterations per epoch x epochs x ipe_scale.
 
+The paper's pair suits its 300-epoch runs; a run of a few hundred steps ends with a teacher
+that is still mostly its random initialisation (0.996 averages over ~250 steps). A horizon
+sets the start from the run's length instead: ``horizon_steps = H`` or ``horizon_fraction = f``
+(H = f x T) replaces ``momentum_start`` by ``1 - 1 / H``, the momentum of an average over about H
+steps, and the ramp to ``momentum_end`` follows as before. ``retained(n)`` is the share of the
+initial weights the teacher still holds after n steps (the product of the momenta).
+
 - [0]: I-JEPA, Assran et al. 2023, arXiv:2301.08243
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -26,9 +34,20 @@ class EMATargetUpdater(TargetUpdater):
         kind: Literal["ema"] = "ema"
         momentum_start: float = Field(0.996, ge=0, le=1, description="Momentum at step 1.")
         momentum_end: float = Field(1.0, ge=0, le=1, description="Momentum the ramp heads to.")
+        horizon_steps: int | None = Field(
+            None, ge=1, le=10**9, description="Replaces momentum_start: average over about "
+            "this many steps (momentum at step 1 = 1 - 1 / horizon_steps).")
+        horizon_fraction: float | None = Field(
+            None, gt=0, le=1, description="Replaces momentum_start: average over about this "
+            "fraction of the schedule's steps (e.g. 0.1 for a short run).")
 
         @model_validator(mode="after")
         def _ordered(self) -> EMATargetUpdater.Config:
+            if self.horizon_steps is not None and self.horizon_fraction is not None:
+                raise ValueError("target_updater: set horizon_steps or horizon_fraction, not "
+                                 "both; each fixes the momentum at step 1")
+            if self.horizon_steps is not None or self.horizon_fraction is not None:
+                return self  # the start depends on the run's length: checked when built
             if self.momentum_end < self.momentum_start:
                 raise ValueError(
                     f"target_updater.momentum_end={self.momentum_end} is below "
@@ -41,11 +60,22 @@ class EMATargetUpdater(TargetUpdater):
             raise ValueError(f"total_steps must be positive, got {total_steps}")
         self.config = config
         self.total_steps = float(total_steps)
+        horizon = config.horizon_steps or (
+            config.horizon_fraction * self.total_steps if config.horizon_fraction else None)
+        self.start = config.momentum_start if horizon is None else max(0.0, 1.0 - 1.0 / horizon)
+        if config.momentum_end < self.start:
+            raise ValueError(f"target_updater.momentum_end={config.momentum_end} is below the "
+                             f"horizon's starting momentum {self.start:.6f}")
 
     def value(self, step: int) -> float:
-        c = self.config
-        delta = c.momentum_end - c.momentum_start
-        return c.momentum_start + (step - 1) * delta / self.total_steps  # reference op order
+        delta = self.config.momentum_end - self.start
+        return self.start + (step - 1) * delta / self.total_steps  # reference op order
+
+    def retained(self, steps: int) -> float:
+        """The share of its initial weights the target still holds after ``steps`` updates."""
+        logs = [math.log(m) if m > 0 else -math.inf
+                for m in (self.value(k) for k in range(1, steps + 1))]
+        return math.exp(math.fsum(logs)) if logs else 1.0
 
     @torch.no_grad()
     def update(self, online: nn.Module, target: nn.Module, step: int) -> None:

@@ -45,6 +45,7 @@ from jepa_kit.rundir.directory import RunLock, prepare_output_dir
 from jepa_kit.rundir.finished import clear_finished, write_finished
 from jepa_kit.rundir.metrics import MetricsLog
 from jepa_kit.rundir.sharded import remove_stale_partials
+from jepa_kit.target_updaters.retention import retention_warning
 from jepa_kit.train import distributed as D
 from jepa_kit.train.checkpointer import Checkpointer
 from jepa_kit.train.compile import compile_network
@@ -148,6 +149,12 @@ class Trainer:
         torch.manual_seed(seed)  # identical initial weights on every rank
         self.method = build_method(r, lengths=self.lengths).to(self.device)
         self.regularizers = build_regularizers(r.regularizers, seed=seed).to(self.device)
+        teacher = getattr(r, "target_updater", None)
+        if teacher is not None and self.dist.is_main:
+            advice = retention_warning(teacher, total_steps=self.lengths.momentum_steps,
+                                       run_steps=self.total_steps)
+            if advice is not None:
+                warnings.warn(advice, stacklevel=2)
         found = self._find_resume_point()
         if found is None and t.init_from:
             self.method.load_state_dict(load_checkpoint(t.init_from), t.init_from)
