@@ -170,6 +170,12 @@ class TrainSection(Section):
     max_bad_steps: int = Field(
         0, ge=0, description="Non-finite losses skipped before the run stops (0: stop at once)."
     )
+    stop_on_collapse: int = Field(
+        0, ge=0, le=1_000_000, description="Stop the run when the collapse monitors (eval."
+        "monitors) report collapse at this many log steps in a row, exit 1 with the reason; "
+        "no checkpoint is written while they do, so the last one is from before the collapse. "
+        "0 (default): only warn."
+    )
     init_from: str | None = Field(
         None, description="jepa-kit checkpoint whose weights start the run (e.g. an import)."
     )

@@ -41,12 +41,12 @@ def run(
         raise typer.Exit(launch(nproc, sys.argv[1:]))
 
     from jepa_kit.train.signals import StopRequested
-    from jepa_kit.train.trainer import NonFiniteLossError, train
+    from jepa_kit.train.trainer import RunStopped, train
 
     try:
         train(resolved, output_dir=output_dir, resume=resume, device=device, quiet=quiet,
               allow_nonempty=allow_nonempty, allow_changes=allow_changes)
-    except NonFiniteLossError as exc:
+    except RunStopped as exc:  # a non-finite loss, or collapse (train.stop_on_collapse)
         err.print(f"[bold red]run stopped:[/] {exc}")
         raise typer.Exit(1) from None
     except StopRequested as exc:

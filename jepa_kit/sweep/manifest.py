@@ -16,7 +16,7 @@ from jepa_kit.errors import UserError
 
 MANIFEST = "sweep.json"
 FORMAT = "jepa-kit-sweep"
-Status = Literal["pending", "running", "finished", "interrupted", "failed"]
+Status = Literal["pending", "running", "finished", "interrupted", "failed", "collapsed"]
 
 
 def read_manifest(sweep_dir: Path) -> dict[str, Any] | None:

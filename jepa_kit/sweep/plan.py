@@ -9,6 +9,7 @@ section afresh exactly as ``jepa-kit run --set`` does. Every variant is validate
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -184,6 +185,10 @@ def literal(value: Any) -> str:
 
     if isinstance(value, list):
         return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table, e.g. one [[regularizers]] entry
+        keys = [k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k) for k in value]
+        return "{" + ", ".join(f"{k} = {literal(v)}" for k, v in zip(keys, value.values(),
+                                                                      strict=True)) + "}"
     text = tomli_w.dumps({"v": value}).strip()[len("v = "):]
     assert parse_value(text) == value, (value, text)
     return text

@@ -91,7 +91,7 @@ def _merge_manifest(plan: SweepPlan, sweep_dir: Path) -> dict[str, Any]:
 def run_sweep(plan: SweepPlan, sweep_dir: Path, *, device: str | None = None,
               quiet: bool = False, console: Console | None = None) -> SweepResult:
     """Validate every variant, then run the unfinished ones one after another."""
-    from jepa_kit.train.trainer import NonFiniteLossError, train
+    from jepa_kit.train.trainer import RunStopped, train
 
     console = console or Console(highlight=False, soft_wrap=True)
     recipes = validate_plan(plan)
@@ -122,11 +122,12 @@ def run_sweep(plan: SweepPlan, sweep_dir: Path, *, device: str | None = None,
         tic = time.perf_counter()
         try:
             train(recipe, output_dir=run_dir, resume=resume, device=device, quiet=quiet)
-        except NonFiniteLossError as exc:
-            # A diverging variant is a result of the ablation, not a reason to stop the rest.
+        except RunStopped as exc:
+            # A diverging or collapsing variant is a result of the ablation, not a reason to
+            # stop the rest.
             console.print(f"[bold red]{label} stopped:[/] {exc}")
             result.failed.append(variant.name)
-            mark(variant.name, "failed", error=str(exc))
+            mark(variant.name, exc.status, error=str(exc))
             continue
         except BaseException as exc:
             interrupted = isinstance(exc, KeyboardInterrupt)

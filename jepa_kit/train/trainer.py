@@ -60,8 +60,22 @@ class CollapseWarning(UserWarning):
     """A collapse monitor crossed its threshold."""
 
 
-class NonFiniteLossError(RuntimeError):
+class RunStopped(RuntimeError):
+    """The run stopped itself on a bad state; its last good checkpoint was kept.
+
+    ``status`` is what a sweep records for it."""
+
+    status = "failed"
+
+
+class NonFiniteLossError(RunStopped):
     """The loss became NaN or infinite; the last good checkpoint was left untouched."""
+
+
+class CollapseStopped(RunStopped):
+    """The collapse monitors reported collapse for ``train.stop_on_collapse`` log steps."""
+
+    status = "collapsed"
 
 
 @dataclass
@@ -191,6 +205,7 @@ class Trainer:
         self.step, self.epoch, self.step_in_epoch = 0, 0, 0
         self._check_every_step = self.device.type == "cpu" or t.max_bad_steps > 0
         self._bad_steps = 0
+        self._collapsed_logs = 0  # consecutive log steps the monitors reported collapse
         self.skipped_images = 0  # unreadable files replaced (data.skip_corrupt)
         self._knn: Any = None
         self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
@@ -386,7 +401,10 @@ class Trainer:
                                 warnings.warn(message, CollapseWarning, stacklevel=2)
                             else:
                                 display.message(f"[bold yellow]warning:[/] {message}")
-                    if saving_now:
+                        if t.stop_on_collapse:
+                            self._count_collapse(row, log)
+                    # While collapsed, the last checkpoint stays the one from before.
+                    if saving_now and (not self._collapsed_logs or self.step == self.total_steps):
                         result.checkpoint = self._checkpoint()
                     else:
                         self.checkpointer.poll()  # type: ignore[union-attr]
@@ -506,6 +524,37 @@ class Trainer:
         first = int(self._first_bad)
         if first >= 0:
             raise NonFiniteLossError(self._nonfinite_message(first, math.nan))
+
+    def _count_collapse(self, row: dict[str, Any], log: MetricsLog | None) -> None:
+        """Count log steps in a row whose monitors report collapse (agreed by every rank, so
+        all stop together); stop at ``train.stop_on_collapse``."""
+        collapsed = torch.tensor([bool(row.get("collapse_warnings"))], device=self.device)
+        if self.dist.enabled:
+            torch.distributed.all_reduce(collapsed, op=torch.distributed.ReduceOp.MAX)
+        self._collapsed_logs = self._collapsed_logs + 1 if bool(collapsed.item()) else 0
+        limit = self.recipe.train.stop_on_collapse
+        if self._collapsed_logs < limit:
+            return
+        self.checkpointer.wait()  # type: ignore[union-attr]
+        last = self._last_checkpoint_step()
+        reason = "; ".join(row.get("collapse_warnings", [])) or "collapse on another rank"
+        message = (f"collapsed: the monitors reported collapse at {limit} log steps in a row "
+                   f"(train.stop_on_collapse = {limit}), the last at step {self.step}: {reason}; "
+                   f"the newest checkpoint is from step {last}, before the collapse"
+                   if last is not None else
+                   f"collapsed: the monitors reported collapse at {limit} log steps in a row "
+                   f"(train.stop_on_collapse = {limit}), the last at step {self.step}: {reason}; "
+                   f"no checkpoint was written before it")
+        if log is not None:
+            log.write({"step": self.step, "epoch": self.epoch, "stopped": "collapsed",
+                       "reason": message})
+        raise CollapseStopped(message)
+
+    def _last_checkpoint_step(self) -> int | None:
+        from jepa_kit.rundir.checkpoint import checkpoint_step, list_checkpoints
+
+        found = list_checkpoints(self.out / "checkpoints")
+        return checkpoint_step(found[-1]) if found else None
 
     @staticmethod
     def _nonfinite_message(step: int, value: float) -> str:
