@@ -84,11 +84,14 @@ def count_parameters(recipe: RecipeBase) -> dict[str, int] | None:
     """Parameters of each of the recipe's networks, built on ``meta``; None when they cannot
     be built there."""
     slots = _slot_sections(recipe)
-    key = json.dumps({
-        "method": recipe.method.model_dump(mode="json"),  # type: ignore[attr-defined]
-        "sections": {s: c.model_dump(mode="json") for s, c in slots.items()},
-        "img_size": recipe.img_size,
-    }, sort_keys=True)
+    try:
+        key = json.dumps({
+            "method": recipe.method.model_dump(mode="json"),  # type: ignore[attr-defined]
+            "sections": {s: c.model_dump(mode="json") for s, c in slots.items()},
+            "img_size": recipe.img_size,
+        }, sort_keys=True)
+    except (TypeError, ValueError):  # a plugin option JSON cannot hold: count, do not cache
+        return _count_on_meta(recipe, slots)
     if key not in _COUNTS:
         if len(_COUNTS) >= 64:
             _COUNTS.clear()
