@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from jepa_kit.recipe import load_recipe
 from jepa_kit.rundir.finished import FINISHED, clear_finished, read_finished, write_finished
 from tests.train.helpers import QUICKSTART, TINY
@@ -31,6 +33,7 @@ def test_a_restart_that_trained_no_step_writes_the_previous_record(tmp_path: Pat
     assert read_finished(tmp_path / "b") == noop
 
 
+@pytest.mark.filterwarnings("ignore:target_updater:UserWarning")  # one step: EMA untrained
 def test_resuming_a_finished_run_keeps_its_record(tmp_path: Path) -> None:
     from jepa_kit.train.trainer import train
 
