@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
 from torch import nn
 
 from jepa_kit.config import ComponentConfig
+from jepa_kit.encoders.blocks import no_blocks_message
+from jepa_kit.errors import UserError
 
 
 class EncoderConfig(ComponentConfig):
@@ -40,10 +43,24 @@ class Encoder(nn.Module, ABC):
     grid: tuple[int, ...]
     #: True when ``forward`` takes ``keep_valid`` (the fixed-shape path, ``method.length_bucket``).
     accepts_padding: ClassVar[bool] = False
+    #: Extra tokens the blocks run ahead of the patch tokens (a timm model's class and
+    #: register tokens); ``block_outputs`` drops them.
+    num_prefix_tokens: int = 0
 
     @property
     def num_patches(self) -> int:
         return math.prod(self.grid)
+
+    def block_modules(self) -> Sequence[nn.Module]:
+        """The transformer blocks, first to last, whose outputs ``jepa_kit.encoders.
+        block_outputs`` reads: each takes and returns (B, P + K, D) tokens (P prefix tokens).
+
+        The default is ``self.blocks``; an encoder built otherwise overrides this, and one
+        without blocks raises ``UserError`` (the default does, naming its kind)."""
+        blocks = getattr(self, "blocks", None)
+        if isinstance(blocks, (nn.ModuleList, nn.Sequential)) and len(blocks):
+            return list(blocks)
+        raise UserError(no_blocks_message(self))
 
     @abstractmethod
     def forward(self, images: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:

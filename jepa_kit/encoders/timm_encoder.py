@@ -124,6 +124,9 @@ class TimmEncoder(Encoder):
         self.norm = model.fc_norm if isinstance(model.norm, nn.Identity) else model.norm
         self.grad_checkpointing = False
 
+    def block_modules(self) -> list[nn.Module]:
+        return list(self.model.blocks)
+
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Recompute block activations in the backward pass (``train.activation_checkpointing``)."""
         self.grad_checkpointing = enable

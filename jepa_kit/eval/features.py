@@ -7,8 +7,8 @@ pools of the last 4 blocks** (each block's output through the encoder's final no
 themselves. ``pool`` picks one: ``"avg"`` (B, D), ``"last4"`` (B, 4 D; any ``"lastK"``), or
 ``"tokens"`` (B, N, D). Images go through ``EvalTransform`` (resize, centre crop, normalise).
 
-Intermediate blocks are read with forward hooks on the encoder's ``blocks`` (jepa-kit's ViT,
-or ``model.blocks`` of a timm encoder), so no encoder needs a method for it; block outputs of a
+Intermediate blocks are read with forward hooks on the blocks ``Encoder.block_modules()``
+names (``jepa_kit.encoders.tap_blocks``, the public API plug-ins use too); block outputs of a
 timm model carry its prefix (class, register) tokens first, and only the last N (the patch
 tokens the encoder returns) are kept.
 
@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Iterator
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,8 @@ from jepa_kit.data.base import Dataset
 from jepa_kit.data.loader import build_eval_loader
 from jepa_kit.data.transforms import EvalTransform
 from jepa_kit.data.video_transforms import VideoEvalTransform
+from jepa_kit.encoders.blocks import encoder_blocks as _encoder_blocks
+from jepa_kit.encoders.blocks import tap_blocks as _tap_blocks
 from jepa_kit.errors import UserError
 
 _LAST = re.compile(r"last(\d+)$")
@@ -61,37 +64,33 @@ def last_blocks(pool: str) -> int:
     return int(found.group(1))
 
 
-def encoder_blocks(encoder: nn.Module) -> nn.ModuleList:
-    """The encoder's transformer blocks: ``encoder.blocks``, or ``encoder.model.blocks`` for
-    a wrapped timm model; ``UserError`` when it has neither."""
-    for owner in (encoder, getattr(encoder, "model", None)):
-        blocks = getattr(owner, "blocks", None)
-        if isinstance(blocks, (nn.ModuleList, nn.Sequential)) and len(blocks):
-            return blocks  # type: ignore[return-value]
-    raise UserError(
-        f"{type(encoder).__name__} has no `blocks` (nor `model.blocks`) to read intermediate "
-        "layers from; use --features avg or tokens with this encoder"
-    )
+def encoder_blocks(encoder: nn.Module) -> Sequence[nn.Module]:
+    """The encoder's transformer blocks (``jepa_kit.encoders.blocks.encoder_blocks``);
+    ``UserError`` when it has none."""
+    try:
+        return _encoder_blocks(encoder)
+    except UserError as exc:
+        raise UserError(f"{exc}; use --features avg or tokens with this encoder") from None
 
 
 @contextlib.contextmanager
 def tap_blocks(encoder: nn.Module, k: int) -> Iterator[list[torch.Tensor]]:
-    """Within the block, each forward of ``encoder`` fills the yielded list with the outputs
-    of its last ``k`` blocks, in order (forward hooks, removed on exit)."""
+    """Deprecated: use ``jepa_kit.encoders.tap_blocks`` (or ``block_outputs``); kept for one
+    release. Within the block, each forward of ``encoder`` fills the yielded list with the
+    outputs of its last ``k`` blocks, in order."""
+    warnings.warn("jepa_kit.eval.features.tap_blocks is deprecated; use "
+                  "jepa_kit.encoders.block_outputs or jepa_kit.encoders.tap_blocks",
+                  DeprecationWarning, stacklevel=3)
+    with _last_blocks_tapped(encoder, k) as outputs:
+        yield outputs
+
+
+def _last_blocks_tapped(encoder: nn.Module, k: int
+                        ) -> contextlib.AbstractContextManager[list[torch.Tensor]]:
     blocks = encoder_blocks(encoder)
     if k > len(blocks):
         raise UserError(f"--features last{k}: the encoder has only {len(blocks)} blocks")
-    outputs: list[torch.Tensor] = []
-
-    def hook(_module: nn.Module, _args: Any, output: Any) -> None:
-        outputs.append(output[0] if isinstance(output, tuple) else output)
-
-    handles = [b.register_forward_hook(hook) for b in list(blocks)[-k:]]
-    try:
-        yield outputs
-    finally:
-        for handle in handles:
-            handle.remove()
+    return _tap_blocks(encoder, k)
 
 
 def encode(encoder: nn.Module, images: torch.Tensor, pool: str = "avg") -> torch.Tensor:
@@ -100,7 +99,7 @@ def encode(encoder: nn.Module, images: torch.Tensor, pool: str = "avg") -> torch
     if k == 0:
         tokens = encoder(images)  # (B, N, D)
         return tokens.float() if pool == "tokens" else pool_tokens(tokens)
-    with tap_blocks(encoder, k) as outputs:
+    with _last_blocks_tapped(encoder, k) as outputs:
         tokens = encoder(images)
         n = tokens.shape[1]
         # The encoder's own final norm on every tapped block, so the last block's part of
