@@ -327,7 +327,9 @@ class RecipeBase(Section):
             raise ValueError(f"data.num_frames={clip} but the encoder is built for clips of "
                              f"encoder.num_frames={built}; set them equal")
         method = registry("method").load(self.method.kind)  # type: ignore[attr-defined]
-        method.check_sections({slot: getattr(self, slot) for slot in method.slots})
+        # The method's own options against its sections (check_recipe calls check_sections).
+        method.check_recipe(self.method,  # type: ignore[attr-defined]
+                            {slot: getattr(self, slot) for slot in method.slots})
         for i, term in enumerate(self.regularizers):  # type: ignore[attr-defined]
             if term.on not in method.embeddings:
                 offered = ", ".join(repr(e) for e in method.embeddings) or "none"

@@ -103,8 +103,20 @@ class Method(ABC):
     def check_sections(cls, sections: Mapping[str, ComponentConfig]) -> None:
         """Raise ``ValueError`` naming the recipe keys when the slot sections cannot work
         together for this method (e.g. views with one view for a multi-view method). Called
-        when a recipe is validated, so the error comes before any work starts."""
+        by ``check_recipe`` when a recipe is validated, so the error comes before any work
+        starts."""
         return None
+
+    @classmethod
+    def check_recipe(cls, config: MethodConfig, sections: Mapping[str, ComponentConfig]
+                     ) -> None:
+        """Raise ``ValueError`` (or ``UserError``) naming the recipe keys when the method's own
+        options (``config``, the ``[method]`` section) contradict its slot sections, e.g. an
+        option that needs an encoder kind the recipe does not use. Called once per
+        validation, with every slot section validated; the default calls
+        ``check_sections(sections)``, so an override calls ``super().check_recipe(config,
+        sections)`` to keep those checks."""
+        cls.check_sections(sections)
 
     @abstractmethod
     def forward(self, batch: Batch, nets: Mapping[str, nn.Module]) -> StepOutput:

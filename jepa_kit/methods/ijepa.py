@@ -37,6 +37,7 @@ from jepa_kit.methods.base import Method, MethodConfig, StepOutput, autocast, ch
 from jepa_kit.methods.checks import check_output
 from jepa_kit.ops.masks import apply_masks, bucket_length, pad_indices
 from jepa_kit.optim.schedules import ScheduleLengths
+from jepa_kit.registry import registry
 
 
 def ijepa_forward(encoder: nn.Module, predictor: nn.Module, target_encoder: nn.Module,
@@ -148,15 +149,24 @@ class IJEPA(Method):
         self.sections = dict(sections)
         self._checked = False
         self.static_shapes = config.length_bucket > 0
-        if config.length_bucket:
-            for slot in ("encoder", "predictor"):
-                net = self.networks[slot]
-                if not getattr(net, "accepts_padding", False):
-                    raise UserError(
-                        f"method.length_bucket={config.length_bucket} needs a {slot} that "
-                        f"accepts padded indices; {slot}.kind={sections[slot].kind!r} does not "
-                        f"(set method.length_bucket = 0, or use vit / timm / vit_predictor)")
+        self.check_recipe(config, sections)  # also when built without a validated recipe
         check_networks(self)
+
+    @classmethod
+    def check_recipe(cls, config: MethodConfig, sections: Mapping[str, ComponentConfig]
+                     ) -> None:
+        super().check_recipe(config, sections)
+        bucket = getattr(config, "length_bucket", 0)
+        if not bucket:
+            return
+        # The padded path passes keep_valid / context_valid, which only these classes take.
+        for slot, article in (("encoder", "an"), ("predictor", "a")):
+            kind = sections[slot].kind
+            if not getattr(registry(slot).load(kind), "accepts_padding", False):
+                raise UserError(
+                    f"method.length_bucket={bucket} needs {article} {slot} that accepts padded "
+                    f"indices; {slot}.kind={kind!r} does not (set method.length_bucket = 0, "
+                    f"or use vit / timm / vit_predictor)")
 
     def _check(self, slot: str, what: str, value: torch.Tensor,
                shape: tuple[int | None, ...]) -> None:

@@ -17,7 +17,7 @@ from jepa_kit.maskers.base import Masks
 from jepa_kit.methods.ijepa import IJEPA, ijepa_forward
 from jepa_kit.ops.masks import bucket_length, key_padding_mask, pad_indices
 from jepa_kit.predictors.vit_predictor import ViTPredictor
-from jepa_kit.recipe import load_recipe
+from jepa_kit.recipe import RecipeError, load_recipe
 from jepa_kit.rundir.metrics import read_metrics
 from jepa_kit.train.trainer import Trainer
 from tests.train.helpers import QUICKSTART, TINY
@@ -125,10 +125,14 @@ def test_length_bucket_is_validated_and_refused_for_predictors_without_padding(
         monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValidationError, match="length_bucket"):
         IJEPA.Config(length_bucket=-1)
-    monkeypatch.setattr(ViTPredictor, "accepts_padding", False)
     recipe = load_recipe(QUICKSTART, [*TINY, "method.length_bucket=16"])
-    with pytest.raises(UserError, match=r"method.length_bucket=16 needs a predictor .*"
-                       r"predictor.kind='vit_predictor'"):
+    monkeypatch.setattr(ViTPredictor, "accepts_padding", False)
+    refusal = r"method.length_bucket=16 needs a predictor .*predictor.kind='vit_predictor'"
+    # Refused when the recipe is validated (tests/recipe/test_check_recipe.py has the CLI) ...
+    with pytest.raises(RecipeError, match=refusal):
+        load_recipe(QUICKSTART, [*TINY, "method.length_bucket=16"])
+    # ... and still when a method is built from a recipe validated before.
+    with pytest.raises(UserError, match=refusal):
         Trainer(recipe, output_dir=Path("/nonexistent/never-written"), quiet=True)
 
 
