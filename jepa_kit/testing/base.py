@@ -29,6 +29,17 @@ def expect(condition: object, message: str) -> None:
         raise AssertionError(message)
 
 
+def built(build: Callable[[], T], who: str, what: str) -> T:
+    """``build()``, its exception (any but ``AssertionError``) re-raised as an
+    ``AssertionError`` naming ``who`` and ``what`` failed, with the original as its cause."""
+    try:
+        return build()
+    except AssertionError:
+        raise
+    except Exception as exc:
+        raise AssertionError(f"{who}: {what} failed: {type(exc).__name__}: {exc}") from exc
+
+
 def label(cls: type) -> str:
     """How a failing check names the component: ``module.Class``."""
     return f"{cls.__module__}.{cls.__qualname__}"

@@ -20,6 +20,7 @@ from jepa_kit.encoders.base import Encoder
 from jepa_kit.registry import GROUPS, registry
 from jepa_kit.testing.base import (
     ConfigLike,
+    built,
     check_config,
     check_finite,
     check_gradients,
@@ -39,9 +40,9 @@ _VIDEO_DATA = {"kind": "synthetic_video", "img_size": 32, "train_size": 16, "val
 
 
 def _recipe(cls: type, cfg: Any, sections: Mapping[str, Mapping[str, Any]] | None,
-            batch_size: int) -> Any:
+            batch_size: int, configs: Mapping[tuple[str, str], Any] | None = None) -> Any:
     from jepa_kit.recipe import validate_recipe
-    from jepa_kit.testing.sweep import small_config
+    from jepa_kit.testing.sweep import SMALL_CONFIGS, small_config
 
     who = f"method {label(cls)}"
     slots = getattr(cls, "slots", None)
@@ -62,21 +63,28 @@ def _recipe(cls: type, cfg: Any, sections: Mapping[str, Mapping[str, Any]] | Non
         kind = body.get("kind", default)
         expect(kind is not None, f"{who}: slot {slot!r} has no default kind; pass "
                f"sections={{{slot!r}: {{'kind': ...}}}}")
-        small = small_config(slot, kind) or {}
+        # Entries of ``configs`` over SMALL_CONFIGS: a caller names only what it changes.
+        small = small_config(slot, kind, {**SMALL_CONFIGS, **(configs or {})}) or {}
         raw[slot] = {"kind": kind, **small, **body}
     expect(not given, f"{who}: sections {sorted(given)} are not slots of the method")
     views = raw.get("views", {}).get("kind")
     if views and getattr(registry("views").load(views), "modality", "image") == "video":
         raw["data"] = dict(_VIDEO_DATA)
-    return validate_recipe(raw, f"<check_method {label(cls)}>")
+    return built(lambda: validate_recipe(raw, f"<check_method {label(cls)}>"), who,
+                 "validating its tiny recipe")
 
 
 def check_method(cls: type, config: ConfigLike = None, *,
                  sections: Mapping[str, Mapping[str, Any]] | None = None,
+                 configs: Mapping[tuple[str, str], Any] | None = None,
                  batch_size: int = 4, seed: int = 0, name: str | None = None) -> None:
     """Build ``cls`` from a tiny recipe and train it for two steps; checks the whole contract.
 
-    ``sections`` overrides the options of slot sections (e.g. a slot without default kind).
+    Each slot section is its kind's small config (``configs``, entries over ``SMALL_CONFIGS``:
+    a one-block tiny ViT, ...) updated by ``sections[slot]``, which sets options (e.g.
+    ``{"encoder": {"depth": 4}}`` for a method that reads several blocks) or the kind of a
+    slot without a default. A recipe that does not validate, or a method that does not
+    build, raises ``AssertionError`` naming the method, with the error as its cause.
     """
     from jepa_kit.build import build_dataset, build_method
     from jepa_kit.data.loader import Batch, build_loader
@@ -86,9 +94,10 @@ def check_method(cls: type, config: ConfigLike = None, *,
 
     cfg = check_config(cls, "method", config, name)
     who = f"method {label(cls)}"
-    recipe = _recipe(cls, cfg, sections, batch_size)
+    recipe = _recipe(cls, cfg, sections, batch_size, configs)
     recipe.method = cfg
-    method: Method = seeded(lambda: build_method(recipe), seed)
+    method: Method = built(lambda: seeded(lambda: build_method(recipe), seed), who,
+                           "building it from its tiny recipe")
     expect(isinstance(method, cls), f"{who}: build_method returned {type(method).__name__}")
 
     nets = method.networks

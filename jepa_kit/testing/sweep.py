@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from jepa_kit.registry import GROUPS, RegistryError, registry
-from jepa_kit.testing.base import ConfigLike, expect, to_config
+from jepa_kit.testing.base import ConfigLike, built, expect, to_config
 from jepa_kit.testing.datasets import check_dataset
 from jepa_kit.testing.maskers import check_masker
 from jepa_kit.testing.methods import check_method, check_projector, check_views
@@ -131,18 +131,33 @@ def small_config(kind: str, name: str,
 
 
 def check_component(kind: str, name: str, config: ConfigLike = None, *,
-                    configs: Mapping[tuple[str, str], SmallConfig] | None = None) -> None:
+                    configs: Mapping[tuple[str, str], SmallConfig] | None = None,
+                    sections: Mapping[str, Mapping[str, Any]] | None = None) -> None:
     """Load the registered ``kind`` ``name`` and run the check of its kind on it.
 
-    ``config`` defaults to ``small_config(kind, name, configs)``. Raises ``AssertionError``
-    naming the component when it does not load or does not conform.
+    ``config`` defaults to ``small_config(kind, name, configs)``; ``configs`` (default
+    ``SMALL_CONFIGS``) also gives a method's slot sections their small options. ``sections``
+    (methods only) sets options of the method's slot sections, over ``METHOD_SECTIONS[name]``
+    slot by slot, e.g. ``{"encoder": {"depth": 4}}``. Raises ``AssertionError`` naming the
+    component when it does not load, does not build (the error is the cause) or does not
+    conform.
     """
     try:
         cls = registry(kind).load(name)
     except RegistryError as exc:
         raise AssertionError(f"{kind} {name!r} does not load: {exc}") from None
+    if sections is not None and kind != "method":
+        raise ValueError(f"check_component({kind!r}, {name!r}, sections=...): only a method "
+                         "has slot sections")
     if config is None:
         config = small_config(kind, name, configs)
+    built(lambda: _dispatch(kind, name, cls, config, configs, sections), f"{kind} {name!r}",
+          "its conformance check")
+
+
+def _dispatch(kind: str, name: str, cls: type, config: ConfigLike,
+              configs: Mapping[tuple[str, str], SmallConfig] | None,
+              sections: Mapping[str, Mapping[str, Any]] | None) -> None:
     if kind == "encoder":
         patch = _patch_size(cls, config)
         img = ENCODER_IMG_SIZE if ENCODER_IMG_SIZE % patch == 0 else 4 * patch
@@ -158,7 +173,10 @@ def check_component(kind: str, name: str, config: ConfigLike = None, *,
     elif kind == "dataset":
         check_dataset(cls, config, name=name)
     elif kind == "method":
-        check_method(cls, config, name=name, sections=METHOD_SECTIONS.get(name))
+        merged = {slot: dict(options) for slot, options in METHOD_SECTIONS.get(name, {}).items()}
+        for slot, options in (sections or {}).items():
+            merged[slot] = {**merged.get(slot, {}), **options}
+        check_method(cls, config, name=name, sections=merged, configs=configs)
     elif kind == "views":
         check_views(cls, config, name=name)
     elif kind == "projector":
