@@ -31,7 +31,8 @@ def run(
         False, "--allow-changes", help="Resume although the recipe changed in ways that break "
         "exact reproduction (seed, batch size, lr, models, ...)."),
 ) -> None:
-    """Pre-train: masks -> context encoder -> predictor -> target encoder -> loss -> step."""
+    """Pre-train the recipe's method (method.kind: ijepa, lejepa, vjepa or a plug-in's) and
+    write the run directory: metrics, checkpoints, the resolved recipe."""
     if device not in (None, "cpu", "cuda"):
         raise typer.BadParameter(f"expected cpu or cuda, got {device!r}", param_hint="--device")
     resolved = load_recipe(recipe, overrides or [])

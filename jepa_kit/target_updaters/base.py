@@ -17,11 +17,13 @@ class TargetUpdaterConfig(ComponentConfig):
 
 
 class TargetUpdater(ABC):
-    """Moves the target encoder's weights toward the online (context) encoder.
+    """Moves a target network's weights toward its online network (I-JEPA's target encoder
+    toward the context encoder; a method may pair other networks, e.g. BYOL's projectors).
 
-    Built as ``cls(config, total_steps=T)`` where T is the schedule length in optimizer steps.
-    Called once after every optimizer step, under ``torch.no_grad``. Not for: creating the
-    target encoder (the trainer deep-copies the online encoder) or touching the optimizer.
+    Built by a method as ``cls(config, total_steps=T)``, T the schedule length in optimizer
+    steps (``lengths.momentum_steps``). The method calls ``update`` from its ``after_step``,
+    once after every optimizer step, under ``torch.no_grad``. Not for: creating the target
+    network (the method deep-copies the online one) or touching the optimizer.
     """
 
     Config: ClassVar[type[TargetUpdaterConfig]]
