@@ -1,8 +1,9 @@
 """``plugins``: what is installed, from which distribution; ``plugins new``: start a plugin.
 
 ``jepa-kit plugins`` (with ``--json`` / ``--check``) lists the components; ``jepa-kit plugins new
-NAME --kind KIND`` writes a plugin package skeleton, or with ``--into DIR`` adds the component to
-an existing plugin distribution (see ``jepa_kit.scaffold``).
+NAME --kind KIND`` writes a plugin package skeleton (a method from ``--template multiview`` or
+``masked``), or with ``--into DIR`` adds the component to an existing plugin distribution (see
+``jepa_kit.scaffold``).
 """
 
 from __future__ import annotations
@@ -89,13 +90,18 @@ def new(
         None, "--into", help="Add the component to this existing plugin distribution (the "
         "folder of its pyproject.toml) instead of writing a new package."
     ),
+    template: str | None = typer.Option(
+        None, "--template", help="For --kind method: 'multiview' (default; global views "
+        "pulled together, LeJEPA-like) or 'masked' (masked patches predicted from a context "
+        "with an EMA target encoder, I-JEPA-like)."
+    ),
 ) -> None:
     """Write a plugin package skeleton that installs and passes its own tests as generated, or
     add a component to an existing plugin distribution (``--into``)."""
     from jepa_kit.scaffold import new_plugin
     from jepa_kit.scaffold.generator import default_directory
 
-    written = new_plugin(name, kind, directory, into=into)
+    written = new_plugin(name, kind, directory, into=into, template=template)
     if into is None:
         root = directory or default_directory(name)
         out.print(f"wrote {len(written)} files to {root}:")

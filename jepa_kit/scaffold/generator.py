@@ -87,25 +87,56 @@ def class_name(name: str, kind: str) -> str:
     return camel if camel.endswith(suffix) else camel + suffix
 
 
-#: The recipe sections ``method.py.tmpl`` reads (its ``slots``), for the generated README.
+#: The recipe sections ``method.py.tmpl`` (the multi-view template) reads (its ``slots``),
+#: for the generated README.
 METHOD_SLOTS = {"encoder": "vit", "projector": "mlp", "views": "multicrop"}
+#: ``--template`` of a method -> (template file, its ``slots``): ``multiview`` pulls global
+#: views together (LeJEPA-like), ``masked`` predicts masked patches (I-JEPA-like).
+METHOD_TEMPLATES: dict[str, tuple[str, dict[str, str]]] = {
+    "multiview": ("method.py.tmpl", METHOD_SLOTS),
+    "masked": ("method_masked.py.tmpl", {
+        "encoder": "vit", "predictor": "vit_predictor", "masker": "multiblock",
+        "target_updater": "ema", "loss": "l2", "views": "single"}),
+}
 
 
-def usage(name: str, kind: str, section: str) -> str:
+def check_template(kind: str, template: str | None) -> str | None:
+    """The method template ``template`` names (default ``multiview``), None for other kinds;
+    ``UserError`` for a template of another kind or an unknown one."""
+    if kind != "method":
+        if template is not None:
+            raise UserError(f"--template {template!r} is for --kind method only "
+                            f"(its templates: {', '.join(METHOD_TEMPLATES)}); --kind is {kind!r}")
+        return None
+    template = template if template is not None else "multiview"
+    if template not in METHOD_TEMPLATES:
+        close = difflib.get_close_matches(template, METHOD_TEMPLATES, n=1)
+        hint = f". Did you mean {close[0]!r}?" if close else ""
+        raise UserError(f"--template {template!r} is not a method template; templates: "
+                        f"{', '.join(METHOD_TEMPLATES)}{hint}")
+    return template
+
+
+def usage(name: str, kind: str, section: str, template: str | None = None) -> str:
     """The README's recipe snippet: the component's section, and a method's slot sections."""
     if kind == "regularizer":
         return (f'[[regularizers]]\nkind = "{name}"\nweight = 0.1\n'
                 f'on = "pooled_context"  # one of the method\'s embeddings\n')
     text = f'[{section}]\nkind = "{name}"\n'
     if kind == "method":
+        slots = METHOD_TEMPLATES[template or "multiview"][1]
         text += "\n# The sections it reads (its `slots`); left out, they get these kinds.\n"
-        text += "\n".join(f'[{slot}]\nkind = "{default}"\n'
-                           for slot, default in METHOD_SLOTS.items())
-        text += "num_local = 0  # only the global views are used\n"
+        text += "\n".join(f'[{slot}]\nkind = "{default}"\n' for slot, default in slots.items())
+        if slots.get("views") == "multicrop":
+            text += "num_local = 0  # only the global views are used\n"
     return text
 
 
-def template_values(name: str, kind: str) -> dict[str, str]:
+def _template_file(kind: str, template: str | None) -> str:
+    return METHOD_TEMPLATES[template][0] if template is not None else f"{kind}.py.tmpl"
+
+
+def template_values(name: str, kind: str, template: str | None = None) -> dict[str, str]:
     package = f"jepa_kit_{name}"
     section = "regularizers" if kind == "regularizer" else next(
         s for s, k in COMPONENT_SECTIONS.items() if k == kind)
@@ -116,7 +147,8 @@ def template_values(name: str, kind: str) -> dict[str, str]:
         "check": KINDS[kind].check,
         "group": GROUPS[kind],
         "section": section,
-        "usage": usage(name, kind, section),
+        "usage": usage(name, kind, section, template),
+        "template_flag": f" --template {template}" if template is not None else "",
         "selector": (f'[[regularizers]] kind = "{name}"' if kind == "regularizer" else
                      f'{section}.kind = "{name}"'),
         "set_example": (f"'regularizers=[{{kind=\"{name}\", weight=0.1, on=\"pooled_context\"}}]'"
@@ -134,16 +166,18 @@ def _render(template: str, values: dict[str, str]) -> str:
     return Template(text).substitute(values)
 
 
-def plan(name: str, kind: str) -> dict[str, str]:
-    """Relative path -> file content of the skeleton for ``name`` of ``kind``."""
+def plan(name: str, kind: str, template: str | None = None) -> dict[str, str]:
+    """Relative path -> file content of the skeleton for ``name`` of ``kind`` (a method from
+    ``METHOD_TEMPLATES[template]``, default ``multiview``)."""
     check_name(name, kind)
-    v = template_values(name, kind)
+    template = check_template(kind, template)
+    v = template_values(name, kind, template)
     package = v["package"]
     return {
         "pyproject.toml": _render("pyproject.toml.tmpl", v),
         "README.md": _render("README.md.tmpl", v),
         f"{package}/__init__.py": _render("package_init.py.tmpl", v),
-        f"{package}/{kind}.py": _render(f"{kind}.py.tmpl", v),
+        f"{package}/{kind}.py": _render(_template_file(kind, template), v),
         # Unique test-module name and no tests/__init__.py: collected alongside other
         # packages' tests in one pytest run without module-name clashes.
         f"tests/test_{name}.py": _render("test.py.tmpl", v),
@@ -154,7 +188,8 @@ def default_directory(name: str) -> Path:
     return Path(f"jepa-kit-{name.replace('_', '-')}")
 
 
-def plan_into(name: str, kind: str, root: str | Path) -> dict[Path, str]:
+def plan_into(name: str, kind: str, root: str | Path,
+              template: str | None = None) -> dict[Path, str]:
     """Path -> content of what ``--into root`` writes: the component module in the
     distribution's package, its test, and ``pyproject.toml`` with the new entry point."""
     root = Path(root)
@@ -162,14 +197,16 @@ def plan_into(name: str, kind: str, root: str | Path) -> dict[Path, str]:
     if kind in GROUPS:
         check_not_declared(root, doc, GROUPS[kind], name)
     check_name(name, kind)
+    template = check_template(kind, template)
     package = find_package(root, doc)
     module = free_path(package / f"{kind}.py", package / f"{kind}_{name}.py")
     tests = root / "tests"
     test = free_path(tests / f"test_{name}.py", tests / f"test_{name}_{kind}.py")
-    v = template_values(name, kind) | {"package": package.name, "module": module.stem}
+    v = template_values(name, kind, template) | {"package": package.name,
+                                                  "module": module.stem}
     value = f"{package.name}.{module.stem}:{v['class_name']}"
     return {
-        module: _render(f"{kind}.py.tmpl", v),
+        module: _render(_template_file(kind, template), v),
         test: _render("test.py.tmpl", v),
         # Last: written only once the module it points at is there.
         root / "pyproject.toml": checked_entry_point(root, text, doc, GROUPS[kind], name, value),
@@ -177,7 +214,7 @@ def plan_into(name: str, kind: str, root: str | Path) -> dict[Path, str]:
 
 
 def new_plugin(name: str, kind: str, directory: str | Path | None = None, *,
-               into: str | Path | None = None) -> list[Path]:
+               into: str | Path | None = None, template: str | None = None) -> list[Path]:
     """Write the skeleton into ``directory`` (default ``./jepa-kit-<name>``); the files written.
 
     Refuses to write into a directory that exists and is not empty. With ``into`` (an existing
@@ -187,12 +224,12 @@ def new_plugin(name: str, kind: str, directory: str | Path | None = None, *,
         if directory is not None:
             raise UserError("--dir and --into exclude each other: --dir writes a new package, "
                             "--into adds to an existing one")
-        into_files = plan_into(name, kind, into)
+        into_files = plan_into(name, kind, into, template)
         for path, content in into_files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content.encode())  # bytes: line endings stay as they were
         return list(into_files)
-    files = plan(name, kind)
+    files = plan(name, kind, template)
     root = Path(directory) if directory is not None else default_directory(name)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise UserError(f"--dir {root} already exists and is not an empty folder; pick another")

@@ -82,18 +82,51 @@ def test_refuses_bad_names_taken_names_and_full_folders(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not RUFF.exists(), reason="ruff is not installed next to python")
-def test_skeletons_are_lint_clean(tmp_path: Path) -> None:
+def test_skeletons_are_lint_and_format_clean(tmp_path: Path) -> None:
     for kind in KINDS:
         new_plugin(f"lint_{kind}", kind, tmp_path / kind)
+    new_plugin("lint_masked", "method", tmp_path / "masked", template="masked")
     # Each skeleton carries its own ruff settings (jepa-kit's rules); ruff picks them up per folder.
     result = run(str(RUFF), "check", ".", "--no-cache", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+    # An author's first `ruff format` must not rewrite what they were given.
+    result = run(str(RUFF), "format", "--check", "--no-cache", ".", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_method_templates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    masked = plan("peek", "method", "masked")
+    module = masked["jepa_kit_peek/method.py"]
+    assert "class PeekMethod(Method):" in module and "check_networks(self)" in module
+    assert "return Collator(self.masker, seed, rank)" in module
+    assert "plugins new peek --kind method --template masked`" in masked["README.md"]
+    assert '[masker]\nkind = "multiblock"\n' in masked["README.md"]
+    assert "num_local" not in masked["README.md"]
+    default = plan("peek", "method")
+    assert default == plan("peek", "method", "multiview")
+    assert "check_networks(self)" in default["jepa_kit_peek/method.py"]
+    assert "--kind method --template multiview`" in default["README.md"]
+    with pytest.raises(UserError, match=r"--template 'maskd' is not a method template; "
+                       r"templates: multiview, masked. Did you mean 'masked'\?"):
+        plan("peek", "method", "maskd")
+    with pytest.raises(UserError, match=r"--template 'masked' is for --kind method only"):
+        plan("peek", "loss", "masked")
+    code, said = in_process(capsys, "plugins", "new", "peek", "--kind", "method", "--template",
+                            "masked", "--dir", str(tmp_path / "pkg"))
+    assert code == 0, said
+    assert (tmp_path / "pkg" / "jepa_kit_peek" / "method.py").read_text() == module
+    code, said = in_process(capsys, "plugins", "new", "peek", "--kind", "loss", "--template",
+                            "masked", "--dir", str(tmp_path / "other"))
+    assert code == 2 and "is for --kind method only" in said, said
+    assert not (tmp_path / "other").exists()
 
 
 def test_pip_install_is_all_it_takes(tmp_path: Path) -> None:
     tag = uuid.uuid4().hex[:8]
     names = {kind: f"gen{tag}_{kind}" for kind in KINDS}
     roots = [new_plugin(name, kind, tmp_path / name)[0].parent for kind, name in names.items()]
+    masked = f"gen{tag}_masked"  # the second method template
+    roots.append(new_plugin(masked, "method", tmp_path / masked, template="masked")[0].parent)
     site = tmp_path / "site"
     pip = run(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *OFFLINE,
               "--disable-pip-version-check", "--target", str(site), *map(str, roots),
@@ -114,7 +147,7 @@ def test_pip_install_is_all_it_takes(tmp_path: Path) -> None:
     result = run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests,
                  cwd=tmp_path, site=site)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"{2 * len(KINDS)} passed" in result.stdout
+    assert f"{2 * (len(KINDS) + 1)} passed" in result.stdout
 
     # Removing a distribution's files (what pip uninstall does, from its RECORD) removes it.
     gone = names["loss"]
