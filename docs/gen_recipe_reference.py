@@ -26,6 +26,7 @@ from jepa_kit.recipe import (
     ENGINE_DEFAULTS,
     DistributedSection,
     EvalSection,
+    ExpectSection,
     OptimSection,
     RunSection,
     TrainSection,
@@ -40,6 +41,7 @@ PLAIN_SECTIONS: dict[str, type[BaseModel]] = {
     "train": TrainSection,
     "eval": EvalSection,
     "distributed": DistributedSection,
+    "expect": ExpectSection,
 }
 
 _BOUNDS = (
@@ -226,7 +228,7 @@ def generate() -> str:
     lines = [HEADER]
     for section in ("run", "method", "data", "views", "encoder", "predictor", "masker",
                     "target_updater", "loss", "projector", "optim", "train", "eval",
-                    "distributed"):
+                    "distributed", "expect"):
         if section in PLAIN_SECTIONS:
             lines += plain_section(section, PLAIN_SECTIONS[section])
         else:

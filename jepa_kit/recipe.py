@@ -219,6 +219,22 @@ class DistributedSection(Section):
     )
 
 
+class ExpectSection(Section):
+    """A recipe card: what a run of this recipe should show, checked by
+    ``benchmarks/bench_quality.py`` (the mean over seeds of the default encoder's gain over
+    the random init of the same architecture)."""
+
+    metric: Literal["knn", "linear"] = Field("knn", description="The probe scored.")
+    which: str | None = Field(
+        None, description="The encoder scored, by the method's names; None: the method's "
+        "default (what `jepa-kit eval` scores).")
+    min_gain: float = Field(..., ge=0, le=100, description="Minimum mean gain over the random "
+                            "init, in accuracy points.")
+    seeds: int = Field(3, ge=1, le=100, description="Run seeds the mean is taken over (0..N-1).")
+    val_size: int = Field(1024, ge=1, le=10_000_000,
+                          description="Validation images the probe is scored on.")
+
+
 class EvalSection(Section):
     every_epochs: int = Field(0, ge=0, description="Run kNN evaluation every N epochs; 0: off.")
     knn_k: int = Field(20, ge=1, description="Neighbours in the kNN vote.")
@@ -272,6 +288,8 @@ def _recipe_model(method: str, signature: tuple[tuple[int, tuple[str, ...]], ...
         "train": (TrainSection, Field(default_factory=TrainSection)),
         "eval": (EvalSection, Field(default_factory=EvalSection)),
         "distributed": (DistributedSection, Field(default_factory=DistributedSection)),
+        "expect": (ExpectSection | None, Field(None, description="The recipe card: the gain "
+                                               "over random init a run should show.")),
         "method": (registry("method").load(method).Config,
                    Field(description="The method: the algorithm a run trains.")),
     }
@@ -335,6 +353,10 @@ class RecipeBase(Section):
                 offered = ", ".join(repr(e) for e in method.embeddings) or "none"
                 raise ValueError(f"regularizers[{i}].on={term.on!r}: method "
                                  f"{self.method.kind!r} exposes the embeddings {offered}")  # type: ignore[attr-defined]
+        card = self.expect  # type: ignore[attr-defined]
+        if card is not None and card.which is not None and card.which not in method.eval_encoders:
+            raise ValueError(f"expect.which={card.which!r}: method {self.method.kind!r} "  # type: ignore[attr-defined]
+                             f"evaluates {', '.join(repr(c) for c in method.eval_encoders)}")
         which, choices = self.eval.which, method.eval_encoders  # type: ignore[attr-defined]
         if which is not None and which not in choices:
             raise ValueError(f"eval.which={which!r}: method {self.method.kind!r} "  # type: ignore[attr-defined]

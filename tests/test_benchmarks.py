@@ -24,7 +24,8 @@ def run_module(monkeypatch: pytest.MonkeyPatch):
 @pytest.mark.parametrize("script", ["run.py", "bench_step.py", "bench_masker.py",
                                     "bench_data.py", "bench_memory.py", "bench_levers.py",
                                     "bench_reference.py", "bench_targets.py",
-                                    "bench_video_decode.py", "bench_fixed_shapes.py"])
+                                    "bench_video_decode.py", "bench_fixed_shapes.py",
+                                    "bench_quality.py"])
 def test_every_script_has_working_help(script: str) -> None:
     proc = subprocess.run([sys.executable, str(BENCH / script), "--help"],
                           capture_output=True, text=True, timeout=120)
