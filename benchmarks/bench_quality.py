@@ -52,8 +52,8 @@ def jepa_kit(*args: str) -> subprocess.CompletedProcess[str]:
 
 def score(recipe: Path, seed: int, runs: Path, *, quick: bool) -> dict[str, Any]:
     """Train (or resume) one seed of ``recipe`` and score its card's encoder, with baseline."""
+    from jepa_kit.checkpoint import list_checkpoints
     from jepa_kit.recipe import load_recipe
-    from jepa_kit.rundir.checkpoint import list_checkpoints
 
     card = load_recipe(recipe).expect
     out = runs / f"{recipe.stem}-seed{seed}"

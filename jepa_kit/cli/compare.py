@@ -109,9 +109,9 @@ def evaluate_runs(runs: list[RunSummary], protocols: list[str]) -> None:
     defaults."""
     import json
 
+    from jepa_kit.checkpoint import checkpoint_step, list_checkpoints
     from jepa_kit.cli.evaluate import attentive_settings, evaluate_checkpoint
     from jepa_kit.eval.linear import DEFAULT_LRS, DEFAULT_WEIGHT_DECAYS
-    from jepa_kit.rundir.checkpoint import checkpoint_step, list_checkpoints
 
     settings = {"knn": {"k": 20, "temperature": 0.07},
                 "linear": {"epochs": 100, "batch_size": None, "lrs": DEFAULT_LRS,

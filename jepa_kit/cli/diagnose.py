@@ -125,10 +125,10 @@ def diagnose(
 ) -> None:
     """Prediction-error map on the patch grid (per target position and against distance from
     the context) and RankMe / LiDAR of the encoder, as JSON and PNG."""
+    from jepa_kit.checkpoint import read_checkpoint
     from jepa_kit.cli.evaluate import data_section
     from jepa_kit.eval.checkpoint_model import recipe_from_checkpoint
     from jepa_kit.eval.diagnose import load_method, prediction_errors, representation_ranks
-    from jepa_kit.rundir.checkpoint import load_checkpoint
     from jepa_kit.train.trainer import resolve_device
 
     if split not in ("train", "val"):
@@ -137,15 +137,15 @@ def diagnose(
         raise typer.BadParameter(f"expected auto, cpu or cuda, got {device!r}",
                                  param_hint="--device")
     tic = time.perf_counter()
-    state = load_checkpoint(checkpoint)
-    raw = data_section(state["recipe"] if isinstance(state["recipe"], dict) else {},
+    record = read_checkpoint(checkpoint)
+    raw = data_section(record.recipe if isinstance(record.recipe, dict) else {},
                        data_dir, dataset)
     recipe = recipe_from_checkpoint({"recipe": raw}, str(checkpoint), overrides or [])
     dev = resolve_device(device)
-    method = load_method(state, recipe, dev, str(checkpoint))
+    method = load_method(record, recipe, dev, str(checkpoint))
     encoder = method.networks[method.encoder_for(which)]
     report: dict[str, Any] = {
-        "checkpoint": str(checkpoint.resolve()), "step": int(state.get("step", 0)),
+        "checkpoint": str(checkpoint.resolve()), "step": record.step,
         "method": recipe.method.kind, "which": which or next(iter(method.eval_encoders)),
         "prediction": prediction_errors(method, recipe, batches=batches,
                                         batch_size=batch_size, device=dev,

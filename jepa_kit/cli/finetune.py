@@ -123,8 +123,8 @@ def finetune_command(
 ) -> None:
     """Fine-tune the encoder with a linear head (RandAugment, Mixup/CutMix, drop path, label
     smoothing, layer-wise lr decay); checkpointed each epoch, resumable, torchrun-ready."""
+    from jepa_kit.checkpoint import load_checkpoint
     from jepa_kit.eval.finetune import Source, finetune
-    from jepa_kit.rundir.checkpoint import load_checkpoint
 
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter(f"expected auto, cpu or cuda, got {device!r}",

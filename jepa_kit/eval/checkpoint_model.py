@@ -1,10 +1,10 @@
 """Rebuild an encoder from a jepa-kit checkpoint, trained or as its untrained baseline.
 
-A checkpoint carries the resolved recipe (``recipe``) next to the weights, so the architecture
-never has to be guessed: the recipe is validated again (defaults fill in whatever a partial
-recipe leaves out, as in an imported reference checkpoint, whose recipe holds only ``encoder``,
-``predictor`` and ``data.img_size``), the encoder is built from it, and the weights load with
-``strict=True``.
+A checkpoint's record (``jepa_kit.checkpoint``) carries the resolved recipe next to the
+weights, so the architecture never has to be guessed: the recipe is validated again (defaults
+fill in whatever a partial recipe leaves out, as in an imported reference checkpoint, whose
+recipe holds only ``encoder``, ``predictor`` and ``data.img_size``), the encoder is built from
+it, and the weights load with ``strict=True``.
 
 The encoder is one of the method's networks, chosen by ``which`` (the method's
 ``eval_encoders``; I-JEPA: ``target`` or ``context``; None: the method's default).
@@ -15,7 +15,7 @@ the run's own step-0 network.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,10 @@ from typing import Any
 import torch
 
 from jepa_kit.build import build_method, method_class
+from jepa_kit.checkpoint import CheckpointRecord, read_checkpoint
 from jepa_kit.encoders.base import Encoder
 from jepa_kit.errors import UserError
 from jepa_kit.recipe import RecipeBase, RecipeError, apply_overrides, validate_recipe
-from jepa_kit.rundir.checkpoint import load_checkpoint
 
 
 @dataclass
@@ -41,10 +41,13 @@ class LoadedEncoder:
     random_init: bool
 
 
-def recipe_from_checkpoint(state: dict[str, Any], source: str,
+def recipe_from_checkpoint(state: CheckpointRecord | Mapping[str, Any], source: str,
                            overrides: Iterable[str] = ()) -> Any:
-    """Validate a checkpoint's ``recipe`` dict, after applying ``--set`` style ``overrides``."""
-    raw = state.get("recipe")
+    """Validate a checkpoint's recipe, after applying ``--set`` style ``overrides``.
+
+    ``state`` is the checkpoint's record, or (for callers that edit the recipe first) a
+    mapping with the recipe under ``"recipe"``."""
+    raw = state.recipe if isinstance(state, CheckpointRecord) else state.get("recipe")
     if not isinstance(raw, dict):
         raise UserError(f"{source}: the checkpoint's recipe is not a table (got "
                         f"{type(raw).__name__})")
@@ -68,8 +71,9 @@ def encoder_key(recipe: RecipeBase, which: str | None) -> str:
     return method_class(recipe).encoder_for(which)
 
 
-def build_from_state(state: dict[str, Any], recipe: RecipeBase, *, which: str | None = None,
-                     random_init: bool = False, source: str = "<checkpoint>") -> Encoder:
+def build_from_state(state: CheckpointRecord | Mapping[str, Any], recipe: RecipeBase, *,
+                     which: str | None = None, random_init: bool = False,
+                     source: str = "<checkpoint>") -> Encoder:
     """The ``which`` encoder of ``recipe``'s method, holding the checkpoint's weights or the
     run's initial ones (``random_init``). The global RNG is left as it was."""
     key = encoder_key(recipe, which)
@@ -79,7 +83,8 @@ def build_from_state(state: dict[str, Any], recipe: RecipeBase, *, which: str | 
         encoder = build_method(recipe).networks[key]
     if random_init:
         return encoder  # type: ignore[return-value]
-    weights = state.get(key)
+    # A mapping is a checkpoint's payload (callers written before the record existed).
+    weights = state.networks.get(key) if isinstance(state, CheckpointRecord) else state.get(key)
     if not isinstance(weights, dict):
         raise UserError(f"{source}: the checkpoint has no {key!r} weights")
     try:
@@ -107,13 +112,13 @@ def load_encoder_from_checkpoint(
     is validated (e.g. a different ``data`` section for evaluation).
     """
     path = Path(checkpoint_path)
-    state = load_checkpoint(path, map_location="cpu")
-    recipe = recipe_from_checkpoint(state, str(path), overrides)
-    encoder = build_from_state(state, recipe, which=which, random_init=random_init,
+    record = read_checkpoint(path, map_location="cpu")
+    recipe = recipe_from_checkpoint(record, str(path), overrides)
+    encoder = build_from_state(record, recipe, which=which, random_init=random_init,
                                source=str(path))
     encoder.eval()
     which = which or next(iter(method_class(recipe).eval_encoders))
-    return LoadedEncoder(encoder, recipe, path, int(state.get("step", 0)), which, random_init)
+    return LoadedEncoder(encoder, recipe, path, record.step, which, random_init)
 
 
 def load_encoder(checkpoint_path: str | Path, which: str | None = None, *,

@@ -34,6 +34,13 @@ from torch.nn.parallel import DistributedDataParallel
 from jepa_kit import __version__
 from jepa_kit.atomic import atomic_write
 from jepa_kit.build import method_class
+from jepa_kit.checkpoint import (
+    checkpoint_name,
+    list_checkpoints,
+    prune_checkpoints,
+    resume_checkpoint,
+    save_checkpoint,
+)
 from jepa_kit.data.loader import build_eval_loader
 from jepa_kit.data.transforms import EvalTransform
 from jepa_kit.errors import UserError
@@ -43,13 +50,6 @@ from jepa_kit.eval.finetune_config import FinetuneConfig
 from jepa_kit.eval.finetune_data import TrainLoader, build_mixup
 from jepa_kit.eval.finetune_model import Classifier, apply_lr, lr_at, param_groups
 from jepa_kit.recipe import flatten, recipe_to_dict
-from jepa_kit.rundir.checkpoint import (
-    checkpoint_name,
-    list_checkpoints,
-    prune_checkpoints,
-    resume_checkpoint,
-    save_checkpoint,
-)
 from jepa_kit.train import distributed as D
 
 RESULT_FILE = "finetune.json"
@@ -190,7 +190,7 @@ def finetune(source: Source, config: FinetuneConfig, output_dir: Path, *,
     epoch, step, history, initial, resumed_from = 0, 0, [], None, None
     found = resume_checkpoint(ckpt_dir) if resume else None
     if found is not None:
-        path, state = found
+        path, state = found[0], found[1].to_payload()  # this module reads the payload's keys
         _check_resume(state, config, recipe_dict, origin, path)
         model.encoder.load_state_dict(state["encoder"])
         model.head.load_state_dict(state["head"])

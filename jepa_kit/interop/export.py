@@ -75,17 +75,17 @@ def export_checkpoint(
     """Export one of a jepa-kit checkpoint's encoders: ``which`` names it as the method does
     (I-JEPA: target, the default and what the paper evaluates, or context); the architecture
     comes from the checkpoint's recipe, sizes from its tensors."""
+    from jepa_kit.checkpoint import read_checkpoint
     from jepa_kit.registry import registry
-    from jepa_kit.rundir.checkpoint import load_checkpoint
 
-    data = load_checkpoint(checkpoint)
-    method = registry("method").load(str(data.get("method", "ijepa")))
-    encoder = dict(data["recipe"].get("encoder") or {})
+    record = read_checkpoint(checkpoint)
+    method = registry("method").load(record.method)
+    encoder = dict(record.recipe.get("encoder") or {})
     if encoder.get("kind") != "vit":
         raise UserError(
             f"{checkpoint}: encoder.kind={encoder.get('kind')!r}; only 'vit' encoders export"
         )
-    sd = data[method.encoder_for(which)]
+    sd = record.weights(method.encoder_for(which), str(checkpoint))
     conv = sd["patch_embed.proj.weight"]  # (D, C, p, p)
     side = math.isqrt(sd["pos_embed"].shape[1])
     return export_encoder(sd, encoder, side * conv.shape[-1], fmt, out, in_chans=conv.shape[1])

@@ -185,8 +185,8 @@ def import_reference(
     ``step`` is 0: the reference does not record optimizer steps, only the epoch.
     """
     from jepa_kit import __version__
+    from jepa_kit.checkpoint import CheckpointRecord, checkpoint_name, write_checkpoint
     from jepa_kit.interop import vjepa_reference
-    from jepa_kit.rundir.checkpoint import checkpoint_name, save_checkpoint
 
     if vjepa_reference.is_vjepa_file(path):  # V-JEPA's layout: its own importer
         return vjepa_reference.import_vjepa_reference(path, out_dir, num_heads=num_heads)
@@ -197,26 +197,18 @@ def import_reference(
         raise ReferenceCheckpointError(
             f"{path}: the weights do not fit the I-JEPA ViT read off their shapes "
             f"({_brief(exc)})") from None
-    payload = {
-        "step": 0,
-        "epoch": weights.epoch,
-        "step_in_epoch": 0,
-        "method": "ijepa",
-        "networks": ["encoder", "target_encoder", "predictor"],
-        "encoder": weights.encoder,
-        "target_encoder": weights.target_encoder,
-        "predictor": weights.predictor,
-        "optimizer": None,
-        "rng": None,
-        "recipe": weights.recipe_fragment(),
-        "versions": {"jepa-kit": __version__},
-        "metrics": {"loss": weights.loss} if weights.loss is not None else {},
-        "source": weights.source,
-    }
+    record = CheckpointRecord(
+        step=0, epoch=weights.epoch, method="ijepa",
+        networks={"encoder": weights.encoder, "target_encoder": weights.target_encoder,
+                  "predictor": weights.predictor},
+        recipe=weights.recipe_fragment(), versions={"jepa-kit": __version__},
+        metrics={"loss": weights.loss} if weights.loss is not None else {},
+        source=weights.source,
+    )
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        return save_checkpoint(out_dir / checkpoint_name(0), payload)
+        return write_checkpoint(out_dir / checkpoint_name(0), record)
     except OSError as exc:
         raise UserError(f"--out {out_dir}: cannot write the checkpoint there "
                         f"({exc.strerror or exc})") from None
@@ -360,7 +352,7 @@ def _load(path: Path) -> Any:
 
 def _refused(exc: Exception) -> str:
     """Why a weights-only load refused the file, without torch's advice to turn it off."""
-    from jepa_kit.rundir.failures import refused_pickle
+    from jepa_kit.checkpoint.failures import refused_pickle
 
     what = refused_pickle(exc) or "is a pickle of more than tensors"
     return (f"refused: the file {what}, and jepa-kit never unpickles code; it is not an "
@@ -381,7 +373,7 @@ def _not_torch(head: bytes) -> str:
 
 def _check_layout(raw: Any, path: Path) -> dict[str, Any]:
     """The loaded object, checked to be the reference's dict of state dicts."""
-    from jepa_kit.rundir.checkpoint import FORMAT
+    from jepa_kit.checkpoint import FORMAT
 
     if not isinstance(raw, dict):
         raise ReferenceCheckpointError(

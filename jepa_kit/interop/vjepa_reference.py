@@ -203,7 +203,7 @@ def import_vjepa_reference(path: str | Path, out_dir: str | Path,
     """Convert an official V-JEPA checkpoint into a jepa-kit ``vjepa`` checkpoint in
     ``out_dir``; returns its path (step 0, no optimizer state, a partial recipe)."""
     from jepa_kit import __version__
-    from jepa_kit.rundir.checkpoint import checkpoint_name, save_checkpoint
+    from jepa_kit.checkpoint import CheckpointRecord, checkpoint_name, write_checkpoint
 
     weights = load_vjepa_checkpoint(path, num_heads=num_heads)
     try:
@@ -212,19 +212,18 @@ def import_vjepa_reference(path: str | Path, out_dir: str | Path,
         raise ReferenceCheckpointError(
             f"{path}: the weights do not fit the V-JEPA ViT read off their shapes "
             f"({_brief(exc)})") from None
-    payload = {
-        "step": 0, "epoch": weights.epoch, "step_in_epoch": 0, "method": "vjepa",
-        "networks": ["encoder", "target_encoder", "predictor"],
-        "encoder": weights.encoder, "target_encoder": weights.target_encoder,
-        "predictor": weights.predictor, "optimizer": None, "rng": None,
-        "recipe": weights.recipe_fragment(), "versions": {"jepa-kit": __version__},
-        "metrics": {"loss": weights.loss} if weights.loss is not None else {},
-        "source": weights.source,
-    }
+    record = CheckpointRecord(
+        step=0, epoch=weights.epoch, method="vjepa",
+        networks={"encoder": weights.encoder, "target_encoder": weights.target_encoder,
+                  "predictor": weights.predictor},
+        recipe=weights.recipe_fragment(), versions={"jepa-kit": __version__},
+        metrics={"loss": weights.loss} if weights.loss is not None else {},
+        source=weights.source,
+    )
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        return save_checkpoint(out_dir / checkpoint_name(0), payload)
+        return write_checkpoint(out_dir / checkpoint_name(0), record)
     except OSError as exc:
         raise UserError(f"--out {out_dir}: cannot write the checkpoint there "
                         f"({exc.strerror or exc})") from None

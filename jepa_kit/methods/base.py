@@ -22,6 +22,7 @@ from jepa_kit.config import ComponentConfig
 from jepa_kit.errors import UserError
 
 if TYPE_CHECKING:
+    from jepa_kit.checkpoint.record import CheckpointRecord
     from jepa_kit.data.loader import Batch, Collator
     from jepa_kit.views.base import Views
 
@@ -161,8 +162,14 @@ class Method(ABC):
         """One state dict per network, keyed by its name."""
         return {name: network.state_dict() for name, network in self.networks.items()}
 
-    def load_state_dict(self, state: Mapping[str, Any], source: str = "checkpoint") -> None:
-        """Load every network from ``state`` (strict), naming the one that does not fit."""
+    def load_state_dict(self, state: CheckpointRecord | Mapping[str, Any],
+                        source: str = "checkpoint") -> None:
+        """Load every network from a checkpoint record (or a mapping of network name to state
+        dict), strict, naming the one that does not fit."""
+        from jepa_kit.checkpoint.record import CheckpointRecord
+
+        if isinstance(state, CheckpointRecord):
+            state = state.networks
         for name, network in self.networks.items():
             weights = state.get(name)
             if not isinstance(weights, dict):

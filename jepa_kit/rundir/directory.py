@@ -15,8 +15,8 @@ import warnings
 from pathlib import Path
 from types import TracebackType
 
+from jepa_kit.checkpoint.discovery import list_checkpoints
 from jepa_kit.errors import UserError
-from jepa_kit.rundir.checkpoint import list_checkpoints
 
 LOCK_NAME = ".jepa-kit.lock"
 #: Files whose presence makes a folder a jepa-kit run.

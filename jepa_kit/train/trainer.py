@@ -25,6 +25,9 @@ from torch import nn
 from jepa_kit import __version__
 from jepa_kit.atomic import remove_stale_temp_files
 from jepa_kit.build import build_dataset, build_method, build_regularizers
+from jepa_kit.checkpoint import CheckpointRecord, read_checkpoint, resume_checkpoint
+from jepa_kit.checkpoint.sharded import remove_stale_partials
+from jepa_kit.checkpoint.writer import Checkpointer
 from jepa_kit.data.loader import (
     SKIPPED_FILES,
     Batch,
@@ -40,14 +43,11 @@ from jepa_kit.optim.adamw import OptimSchedule, build_adamw
 from jepa_kit.optim.schedules import ScheduleLengths
 from jepa_kit.recipe import RecipeBase, recipe_to_dict, recipe_to_toml
 from jepa_kit.registry import component_versions
-from jepa_kit.rundir.checkpoint import load_checkpoint, resume_checkpoint
 from jepa_kit.rundir.directory import RunLock, prepare_output_dir
 from jepa_kit.rundir.finished import clear_finished, write_finished
 from jepa_kit.rundir.metrics import MetricsLog
-from jepa_kit.rundir.sharded import remove_stale_partials
 from jepa_kit.target_updaters.retention import retention_warning
 from jepa_kit.train import distributed as D
-from jepa_kit.train.checkpointer import Checkpointer
 from jepa_kit.train.compile import compile_network
 from jepa_kit.train.parallel import Parallel
 from jepa_kit.train.progress import ProgressDisplay
@@ -171,7 +171,7 @@ class Trainer:
                 warnings.warn(advice, stacklevel=2)
         found = self._find_resume_point()
         if found is None and t.init_from:
-            self.method.load_state_dict(load_checkpoint(t.init_from), t.init_from)
+            self.method.load_state_dict(read_checkpoint(t.init_from), t.init_from)
         self.loader = build_loader(
             self.dataset, self.method.views, self.method.collator(seed=seed, rank=self.dist.rank),
             batch_size=t.batch_size, seed=seed, rank=self.dist.rank,
@@ -226,33 +226,33 @@ class Trainer:
                 net = compile_network(net, static=self.method.static_shapes)
             self.nets[name] = net
 
-    def _find_resume_point(self) -> tuple[Path, dict[str, Any]] | None:
+    def _find_resume_point(self) -> tuple[Path, CheckpointRecord] | None:
         """The checkpoint to continue from, its recipe checked against this one."""
         found = resume_checkpoint(self.out / "checkpoints") if self.resume else None
         self.resume_changes: list[str] = []
         if found is not None:
-            path, state = found
+            path, record = found
             self.resume_changes = check_resume(
-                state["recipe"], recipe_to_dict(self.recipe), source=str(path),
+                record.recipe, recipe_to_dict(self.recipe), source=str(path),
                 allow_changes=self.allow_changes)
         return found
 
-    def _restore(self, found: tuple[Path, dict[str, Any]] | None) -> None:
+    def _restore(self, found: tuple[Path, CheckpointRecord] | None) -> None:
         if found is not None:
-            path, state = found
+            path, record = found
 
             def load_plain() -> None:  # the exact path: a file into unsharded networks
-                self.method.load_state_dict(state, str(path))
-                if state.get("optimizer") is not None:
-                    self.optimizer.load_state_dict(state["optimizer"])
+                self.method.load_state_dict(record, str(path))
+                if record.optimizer is not None:
+                    self.optimizer.load_state_dict(record.optimizer)
 
             assert self.checkpointer is not None
-            self.checkpointer.restore(path, state, self._modules, self.optimizer, load_plain)
-            self.step, self.epoch = state["step"], state["epoch"]
-            self.step_in_epoch = state["step_in_epoch"]
-            saved_world = int(state.get("world_size", self.dist.world_size))
+            self.checkpointer.restore(path, record, self._modules, self.optimizer, load_plain)
+            self.step, self.epoch = record.step, record.epoch
+            self.step_in_epoch = record.step_in_epoch
+            saved_world = record.world_size or self.dist.world_size
             if saved_world == self.dist.world_size == 1:
-                restore_rng(state.get("rng"))  # one process: the exact streams
+                restore_rng(record.rng)  # one process: the exact streams
             else:
                 # Each rank's own streams, from the seed, the rank and the step: valid for any
                 # number of processes (the masks and augmentations never use them).
@@ -290,16 +290,16 @@ class Trainer:
 
     def _checkpoint(self) -> Path:
         """Every process calls this at the same steps (a sharded save needs them all)."""
-        meta = {
-            "step": self.step, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
-            "method": self.recipe.method.kind, "networks": list(self.method.networks),
-            "rng": capture_rng(), "recipe": recipe_to_dict(self.recipe),
-            "versions": {"jepa-kit": __version__, **component_versions()},
-            "metrics": {"loss": float(self._last[1])}, "iterations_per_epoch": self.ipe,
-            "world_size": self.dist.world_size, **self.parallel.describe(),
-        }
+        record = CheckpointRecord(
+            step=self.step, epoch=self.epoch, step_in_epoch=self.step_in_epoch,
+            method=self.recipe.method.kind, networks=dict.fromkeys(self.method.networks),
+            rng=capture_rng(), recipe=recipe_to_dict(self.recipe),
+            versions={"jepa-kit": __version__, **component_versions()},
+            metrics={"loss": float(self._last[1])}, iterations_per_epoch=self.ipe,
+            world_size=self.dist.world_size, strategy=self.parallel.describe()["strategy"],
+        )
         assert self.checkpointer is not None
-        return self.checkpointer.save(self.step, meta, self._modules, self.optimizer)
+        return self.checkpointer.save(record, self._modules, self.optimizer)
 
     def _raise_if_weights_nonfinite(self) -> None:
         """A checkpoint never holds NaN or inf: the loss is checked before the update, the
@@ -551,7 +551,7 @@ class Trainer:
         raise CollapseStopped(message)
 
     def _last_checkpoint_step(self) -> int | None:
-        from jepa_kit.rundir.checkpoint import checkpoint_step, list_checkpoints
+        from jepa_kit.checkpoint import checkpoint_step, list_checkpoints
 
         found = list_checkpoints(self.out / "checkpoints")
         return checkpoint_step(found[-1]) if found else None

@@ -176,8 +176,8 @@ def _small_checkpoint(path: Path) -> None:
 
     from jepa_kit import __version__
     from jepa_kit.build import build_method
+    from jepa_kit.checkpoint import save_checkpoint
     from jepa_kit.recipe import load_recipe, recipe_to_dict
-    from jepa_kit.rundir.checkpoint import save_checkpoint
 
     # A small dataset keeps evaluation snippets quick; their code paths are the same.
     recipe = load_recipe(REPO / "recipes" / "quickstart.toml", SMALL_DATA)

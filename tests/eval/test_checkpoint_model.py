@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from jepa_kit.build import build_method
+from jepa_kit.checkpoint import load_checkpoint, save_checkpoint
 from jepa_kit.errors import UserError
 from jepa_kit.eval.checkpoint_model import load_encoder, load_encoder_from_checkpoint
 from jepa_kit.eval.features import build_eval_splits, extract_features
 from jepa_kit.eval.knn import PeriodicKNN, knn_eval
 from jepa_kit.interop.reference import import_reference
-from jepa_kit.rundir.checkpoint import load_checkpoint, save_checkpoint
 from tests.eval.helpers import make_checkpoint
 
 

@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
+from jepa_kit.checkpoint import load_checkpoint
 from jepa_kit.encoders.vit import ViTEncoder
 from jepa_kit.interop import (
     export_checkpoint,
@@ -22,7 +23,6 @@ from jepa_kit.interop import (
     load_reference_checkpoint,
 )
 from jepa_kit.interop.export import timm_model_args
-from jepa_kit.rundir.checkpoint import load_checkpoint
 from tests.conftest import FIXTURES
 
 TOL = {"atol": 1e-5, "rtol": 1e-4}

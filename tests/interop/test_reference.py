@@ -9,13 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from jepa_kit.checkpoint import load_checkpoint
 from jepa_kit.encoders.vit import ViTEncoder
 from jepa_kit.interop import import_reference, infer_num_heads, load_reference_checkpoint
 from jepa_kit.interop.reference import _mlp_ratio
 from jepa_kit.ops.masks import apply_masks
 from jepa_kit.predictors.vit_predictor import ViTPredictor
 from jepa_kit.recipe import validate_recipe
-from jepa_kit.rundir.checkpoint import load_checkpoint
 from tests.conftest import FIXTURES
 
 CKPT = FIXTURES / "tiny_checkpoint.pth.tar"

@@ -10,13 +10,11 @@ from typing import Any
 import pytest
 import torch
 
-from jepa_kit.errors import UserError
-from jepa_kit.rundir.checkpoint import (
+from jepa_kit.checkpoint import (
     CheckpointError,
     CheckpointVersionError,
     checkpoint_name,
     checkpoint_step,
-    digest_path,
     latest_valid_checkpoint,
     list_checkpoints,
     load_checkpoint,
@@ -24,6 +22,8 @@ from jepa_kit.rundir.checkpoint import (
     resume_checkpoint,
     save_checkpoint,
 )
+from jepa_kit.checkpoint.digest import digest_path
+from jepa_kit.errors import UserError
 
 #: A value whose float32 bytes are easy to find in the file (tensor data, not pickle opcodes).
 MARK = 1.2345678
@@ -138,7 +138,7 @@ def test_resume_warns_for_each_skipped_checkpoint(tmp_path: Path) -> None:
     flip_64_bytes(tmp_path / "step_00000004.pt")
     with pytest.warns(UserWarning) as record:
         found = resume_checkpoint(tmp_path)
-    assert found is not None and found[0].name == "step_00000002.pt" and found[1]["step"] == 2
+    assert found is not None and found[0].name == "step_00000002.pt" and found[1].step == 2
     messages = [str(w.message) for w in record]
     assert len(messages) == 2
     assert "step_00000006.pt" in messages[0] and "step_00000004.pt" in messages[1]

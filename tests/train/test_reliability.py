@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from jepa_kit.rundir.checkpoint import list_checkpoints, load_checkpoint
+from jepa_kit.checkpoint import list_checkpoints, load_checkpoint
 from jepa_kit.rundir.metrics import read_metrics
 from tests.sweep.helpers import cli
 from tests.train.helpers import QUICKSTART, REPO, TINY, sets

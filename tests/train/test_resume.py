@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from jepa_kit.rundir.checkpoint import list_checkpoints, load_checkpoint
+from jepa_kit.checkpoint import list_checkpoints, load_checkpoint
 from jepa_kit.rundir.metrics import read_metrics
 from tests.conftest import REPO
 from tests.train.helpers import QUICKSTART, TINY, run_cli, sets

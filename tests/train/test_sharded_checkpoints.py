@@ -10,12 +10,17 @@ import pytest
 import torch
 from torch import nn
 
+from jepa_kit.checkpoint import (
+    CheckpointRecord,
+    list_checkpoints,
+    load_checkpoint,
+    resume_checkpoint,
+)
+from jepa_kit.checkpoint.sharded import partial_path, read_meta
+from jepa_kit.checkpoint.writer import Checkpointer, optimizer_by_index, optimizer_by_name
 from jepa_kit.errors import UserError
 from jepa_kit.recipe import load_recipe
-from jepa_kit.rundir.checkpoint import list_checkpoints, load_checkpoint, resume_checkpoint
 from jepa_kit.rundir.metrics import read_metrics
-from jepa_kit.rundir.sharded import partial_path, read_meta
-from jepa_kit.train.checkpointer import Checkpointer, optimizer_by_index, optimizer_by_name
 from jepa_kit.train.distributed import DistInfo
 from jepa_kit.train.parallel import Parallel
 from jepa_kit.train.trainer import train
@@ -87,8 +92,9 @@ def _tiny() -> tuple[nn.ModuleDict, torch.optim.Optimizer]:
     return modules, optimizer
 
 
-META = {"step": 1, "epoch": 0, "step_in_epoch": 1, "method": "ijepa",
-        "networks": ["encoder", "predictor"], "recipe": {}}
+def record(step: int) -> CheckpointRecord:
+    return CheckpointRecord(step=step, recipe={}, step_in_epoch=step, method="ijepa",
+                            networks=dict.fromkeys(["encoder", "predictor"]))
 
 
 @pytest.mark.parametrize("fmt", ["file", "sharded"])
@@ -97,7 +103,7 @@ def test_a_background_save_writes_the_state_of_its_step(tmp_path: Path, fmt: str
     before = {k: v.clone() for k, v in modules["encoder"].state_dict().items()}
     saver = Checkpointer(tmp_path, dist=DistInfo(), parallel=Parallel("ddp", DistInfo(),
                          torch.device("cpu")), fmt=fmt, background=True, keep_last=3)
-    path = saver.save(1, dict(META), modules, optimizer)
+    path = saver.save(record(1), modules, optimizer)
     with torch.no_grad():  # the run goes on while the file is written
         for p in modules.parameters():
             p.add_(1.0)
@@ -112,14 +118,14 @@ def test_a_failed_background_write_names_the_file_and_keeps_older_ones(
     modules, optimizer = _tiny()
     saver = Checkpointer(tmp_path, dist=DistInfo(), parallel=Parallel("ddp", DistInfo(),
                          torch.device("cpu")), fmt="file", background=True, keep_last=1)
-    first = saver.save(1, dict(META), modules, optimizer)
+    first = saver.save(record(1), modules, optimizer)
     saver.wait()
 
     def disk_full(path: Path, payload: dict) -> Path:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("jepa_kit.train.checkpointer.save_checkpoint", disk_full)
-    saver.save(2, {**META, "step": 2}, modules, optimizer)
+    monkeypatch.setattr("jepa_kit.checkpoint.writer.save_checkpoint", disk_full)
+    saver.save(record(2), modules, optimizer)
     with pytest.raises(UserError, match=r"step_00000002\.pt: the checkpoint could not be "
                                         r"written \(no space left on the device: .*intact"):
         saver.wait()

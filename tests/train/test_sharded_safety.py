@@ -15,18 +15,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from jepa_kit.cli.app import main
-from jepa_kit.errors import UserError
-from jepa_kit.recipe import load_recipe
-from jepa_kit.rundir import dcp_io
-from jepa_kit.rundir.checkpoint import (
+from jepa_kit.checkpoint import (
     CheckpointError,
+    dcp_io,
     list_checkpoints,
     load_checkpoint,
     resume_checkpoint,
 )
-from jepa_kit.rundir.digest import write_digest
-from jepa_kit.rundir.sharded import verify_sharded
+from jepa_kit.checkpoint.digest import write_digest
+from jepa_kit.checkpoint.sharded import verify_sharded
+from jepa_kit.cli.app import main
+from jepa_kit.errors import UserError
+from jepa_kit.recipe import load_recipe
 from jepa_kit.train.trainer import train
 from tests.train.helpers import QUICKSTART, TINY, run_cli, sets
 
