@@ -34,19 +34,19 @@ class EMATargetUpdater(TargetUpdater):
         kind: Literal["ema"] = "ema"
         momentum_start: float = Field(0.996, ge=0, le=1, description="Momentum at step 1.")
         momentum_end: float = Field(1.0, ge=0, le=1, description="Momentum the ramp heads to.")
-        horizon_steps: int | None = Field(
-            None, ge=1, le=10**9, description="Replaces momentum_start: average over about "
-            "this many steps (momentum at step 1 = 1 - 1 / horizon_steps).")
-        horizon_fraction: float | None = Field(
-            None, gt=0, le=1, description="Replaces momentum_start: average over about this "
-            "fraction of the schedule's steps (e.g. 0.1 for a short run).")
+        horizon_steps: int = Field(
+            0, ge=0, le=10**9, description="Replaces momentum_start when > 0: average over "
+            "about this many steps (momentum at step 1 = 1 - 1 / horizon_steps); 0: off.")
+        horizon_fraction: float = Field(
+            0.0, ge=0, le=1, description="Replaces momentum_start when > 0: average over about "
+            "this fraction of the schedule's steps (e.g. 0.1 for a short run); 0: off.")
 
         @model_validator(mode="after")
         def _ordered(self) -> EMATargetUpdater.Config:
-            if self.horizon_steps is not None and self.horizon_fraction is not None:
+            if self.horizon_steps and self.horizon_fraction:
                 raise ValueError("target_updater: set horizon_steps or horizon_fraction, not "
                                  "both; each fixes the momentum at step 1")
-            if self.horizon_steps is not None or self.horizon_fraction is not None:
+            if self.horizon_steps or self.horizon_fraction:
                 return self  # the start depends on the run's length: checked when built
             if self.momentum_end < self.momentum_start:
                 raise ValueError(
