@@ -236,7 +236,13 @@ class ExpectSection(Section):
 
 
 class EvalSection(Section):
-    every_epochs: int = Field(0, ge=0, description="Run kNN evaluation every N epochs; 0: off.")
+    every_epochs: int = Field(0, ge=0, description="Run the eval protocols every N epochs; "
+                              "0: off.")
+    protocols: list[str] = Field(
+        ["knn"], min_length=1, description="Evaluation protocols run every every_epochs "
+        "(registered names: knn, linear, attentive or a plug-in's; `jepa-kit plugins`); knn "
+        "uses knn_k and knn_temperature, the others their defaults."
+    )
     knn_k: int = Field(20, ge=1, description="Neighbours in the kNN vote.")
     knn_temperature: float = Field(0.07, gt=0, description="Temperature of the kNN vote.")
     which: str | None = Field(
@@ -251,6 +257,15 @@ class EvalSection(Section):
     min_rankme: float = Field(
         1.5, ge=0, description="Warn when RankMe (effective rank, 1 = collapsed) falls below."
     )
+
+    @field_validator("protocols")
+    @classmethod
+    def _registered(cls, names: list[str]) -> list[str]:
+        reg = registry("eval_protocol")
+        for name in names:
+            if name not in reg.names():
+                raise ValueError(reg.unknown_message(name))
+        return names
 
 
 def _component_union(kind: str) -> Any:

@@ -32,6 +32,7 @@ GROUPS: dict[str, str] = {
     "views": "jepa_kit.views",
     "projector": "jepa_kit.projectors",
     "regularizer": "jepa_kit.regularizers",
+    "eval_protocol": "jepa_kit.eval_protocols",
 }
 
 #: The distribution that ships the built-ins.
@@ -77,6 +78,7 @@ def _normalise(dist_name: str) -> str:
 def _base_class(kind: str) -> type:
     from jepa_kit.data.base import Dataset
     from jepa_kit.encoders.base import Encoder
+    from jepa_kit.eval.protocols.base import Protocol
     from jepa_kit.losses.base import Loss
     from jepa_kit.maskers.base import Masker
     from jepa_kit.methods.base import Method
@@ -97,6 +99,7 @@ def _base_class(kind: str) -> type:
         "views": Views,
         "projector": Projector,
         "regularizer": Regularizer,
+        "eval_protocol": Protocol,
     }[kind]
 
 

@@ -11,19 +11,31 @@ from rich.console import Console
 from rich.table import Table
 
 from jepa_kit.errors import UserError
-from jepa_kit.sweep.compare import BUILTIN, Group, RunSummary, collect, resolve_metrics
+from jepa_kit.sweep.compare import (
+    Group,
+    RunSummary,
+    collect,
+    columns,
+    protocol_columns,
+    resolve_metrics,
+)
 
 # Off a terminal (CI logs, `> table.txt`) rich would squeeze the table into 80 columns.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
-PERCENT = {"knn_top1", "linear_top1", "attentive_top1"}
-#: Gains over the random-init baseline: differences of two accuracies, shown in points.
-GAINS = {"knn_gain", "linear_gain", "attentive_gain"}
+
+
+def percent_and_gains() -> tuple[set[str], set[str]]:
+    """The protocols' headline metrics (fractions, shown as percentages) and their gains over
+    the random-init baseline (differences of two fractions, shown in points)."""
+    headline, gains = protocol_columns()
+    return set(headline), set(gains)
 
 
 def fmt(metric: str, value: float) -> str:
-    if metric in PERCENT:
+    percent, gains = percent_and_gains()
+    if metric in percent:
         return f"{100 * value:.1f}%"
-    if metric in GAINS:
+    if metric in gains:
         return f"{100 * value:+.1f}"
     if metric in ("images_per_s", "wall_s"):
         return f"{value:.1f}"
@@ -37,7 +49,7 @@ def cell(group: Group, metric: str) -> str:
     if stats is None:
         return "-"
     mean, std = stats
-    if metric in PERCENT or metric in GAINS:  # the ± in points, like the mean
+    if metric in set().union(*percent_and_gains()):  # the ± in points, like the mean
         text = fmt(metric, mean) + ("" if std is None else f" ± {100 * std:.1f}")
         return text + noise_note(group, metric)
     return fmt(metric, mean) + ("" if std is None else f" ± {fmt(metric, std)}")
@@ -53,10 +65,12 @@ def noise_note(group: Group, metric: str) -> str:
 
 def render(groups: list[Group], metrics: list[str], last: int) -> Table:
     several = any(len(g.runs) > 1 for g in groups)
+    percent, gains = percent_and_gains()
+    titles = columns()
     notes = [f"final values: mean of the last {last} logged"] if set(metrics) - {
-        "images_per_s", "wall_s", *PERCENT, *GAINS} else []
+        "images_per_s", "wall_s", *percent, *gains} else []
     notes.append("mean ± std over seeds" if several else "one run per variant")
-    if GAINS & set(metrics):
+    if gains & set(metrics):
         notes.append("gain: points over the random-init encoder")
     table = Table(title="; ".join(notes))
     table.add_column("variant")
@@ -65,7 +79,7 @@ def render(groups: list[Group], metrics: list[str], last: int) -> Table:
         table.add_column("seeds", justify="right")
     table.add_column("steps", justify="right")
     for metric in metrics:
-        table.add_column(BUILTIN.get(metric, metric), justify="right")
+        table.add_column(titles.get(metric, metric), justify="right")
     for group in groups:
         steps = sorted({r.steps for r in group.runs})
         row = [group.name, " ".join(group.diff) or "(base)"]
@@ -100,27 +114,25 @@ def run_which(run_dir: Path) -> str | None:
 
 
 def evaluate_runs(runs: list[RunSummary], protocols: list[str]) -> None:
-    """Score each run's newest checkpoint with ``jepa-kit eval`` unless its JSON is current.
+    """Score each run's newest checkpoint with ``jepa_kit.evaluate`` unless its JSON is current.
 
     Each run is scored on the encoder its recipe's ``eval.which`` names (the method's default
-    when unset), the one its periodic kNN watched, with its random-init baseline (cached, so
-    the runs of one architecture and seed share one); a JSON scored on another encoder or an
-    older checkpoint, or without a baseline, is redone. Probe settings are the commands'
-    defaults."""
+    when unset), the one its periodic evaluation watched, with its random-init baseline
+    (cached, so the runs of one architecture and seed share one); a JSON scored on another
+    encoder or an older checkpoint, or without a baseline, is redone. Protocol settings are
+    the protocols' defaults."""
     import json
 
     from jepa_kit.checkpoint import checkpoint_step, list_checkpoints
-    from jepa_kit.cli.evaluate import attentive_settings, evaluate_checkpoint
-    from jepa_kit.eval.linear import DEFAULT_LRS, DEFAULT_WEIGHT_DECAYS
+    from jepa_kit.cli.eval_report import print_result
+    from jepa_kit.eval.evaluate import evaluate
+    from jepa_kit.registry import registry
 
-    settings = {"knn": {"k": 20, "temperature": 0.07},
-                "linear": {"epochs": 100, "batch_size": None, "lrs": DEFAULT_LRS,
-                           "weight_decays": DEFAULT_WEIGHT_DECAYS},
-                "attentive": attentive_settings()}
+    names = registry("eval_protocol").names()
     for protocol in protocols:
-        if protocol not in settings:
-            raise typer.BadParameter(f"expected knn, linear or attentive, got {protocol!r}",
-                                     param_hint="--eval")
+        if protocol not in names:
+            raise typer.BadParameter(f"expected {', '.join(names[:-1])} or {names[-1]}, got "
+                                     f"{protocol!r}", param_hint="--eval")
     for run in runs:
         found = list_checkpoints(run.run_dir / "checkpoints")
         if not found:
@@ -138,8 +150,9 @@ def evaluate_runs(runs: list[RunSummary], protocols: list[str]) -> None:
             except (OSError, ValueError, AttributeError):
                 current = False
             if not current:
-                evaluate_checkpoint(protocol, newest, which=which, out_path=done,
-                                    settings=settings[protocol])
+                evaluation = evaluate(newest, protocol, which=which, out_path=done)
+                if evaluation is not None:
+                    print_result(evaluation)
 
 
 def compare(
@@ -150,12 +163,14 @@ def compare(
     metric: list[str] = typer.Option(None, "--metric", "-m", help="Metric to show (repeat); "
                                      "e.g. loss, knn, linear, rankme, img/s, wall, or any "
                                      "metrics.jsonl key. Default: all built-ins present."),
-    evaluate: list[str] = typer.Option(None, "--eval", help="Run `jepa-kit eval knn`, "
-                                       "`linear` or `attentive` on each run's newest checkpoint "
-                                       "first, on the encoder its recipe's eval.which names."),
+    evaluate: list[str] = typer.Option(None, "--eval", help="Run an evaluation protocol "
+                                       "(knn, linear, attentive or a plug-in's; repeat) on each "
+                                       "run's newest checkpoint first, on the encoder its "
+                                       "recipe's eval.which names."),
     last: int = typer.Option(5, "--last", min=1, help="Logged steps averaged for final values."),
 ) -> None:
-    """Compare runs: final loss, kNN / linear / attentive accuracy, RankMe, img/s, wall time.
+    """Compare runs: final loss, every evaluation protocol's accuracy and gain, RankMe, img/s,
+    wall time.
 
     Runs of one variant that differ only in run.seed are grouped: mean ± std.
     """

@@ -50,6 +50,7 @@ KINDS: dict[str, KindInfo] = {
     "views": KindInfo("Views", "views component", "check_views"),
     "projector": KindInfo("Projector", "projector", "check_projector"),
     "regularizer": KindInfo("Regularizer", "regularizer", "check_regularizer"),
+    "eval_protocol": KindInfo("Protocol", "evaluation protocol", "check_eval_protocol"),
 }
 assert set(KINDS) == set(GROUPS), "every registry kind needs a template"
 
@@ -122,6 +123,9 @@ def usage(name: str, kind: str, section: str, template: str | None = None) -> st
     if kind == "regularizer":
         return (f'[[regularizers]]\nkind = "{name}"\nweight = 0.1\n'
                 f'on = "pooled_context"  # one of the method\'s embeddings\n')
+    if kind == "eval_protocol":  # not a recipe section: a command and a compare column
+        return (f"# jepa-kit eval {name} runs/NAME/checkpoints/step_*.pt\n"
+                f"# jepa-kit compare runs/NAME --eval {name}\n")
     text = f'[{section}]\nkind = "{name}"\n'
     if kind == "method":
         slots = METHOD_TEMPLATES[template or "multiview"][1]
@@ -134,6 +138,22 @@ def usage(name: str, kind: str, section: str, template: str | None = None) -> st
 
 def _template_file(kind: str, template: str | None) -> str:
     return METHOD_TEMPLATES[template][0] if template is not None else f"{kind}.py.tmpl"
+
+
+def _selector(name: str, kind: str, section: str) -> str:
+    if kind == "regularizer":
+        return f'[[regularizers]] kind = "{name}"'
+    if kind == "eval_protocol":
+        return f"jepa-kit eval {name}"
+    return f'{section}.kind = "{name}"'
+
+
+def _set_example(name: str, kind: str, section: str) -> str:
+    if kind == "regularizer":
+        return f"'regularizers=[{{kind=\"{name}\", weight=0.1, on=\"pooled_context\"}}]'"
+    if kind == "eval_protocol":
+        return f"eval.protocols='[\"knn\", \"{name}\"]'"
+    return f"{section}.kind={name}"
 
 
 def template_values(name: str, kind: str, template: str | None = None) -> dict[str, str]:
@@ -149,10 +169,8 @@ def template_values(name: str, kind: str, template: str | None = None) -> dict[s
         "section": section,
         "usage": usage(name, kind, section, template),
         "template_flag": f" --template {template}" if template is not None else "",
-        "selector": (f'[[regularizers]] kind = "{name}"' if kind == "regularizer" else
-                     f'{section}.kind = "{name}"'),
-        "set_example": (f"'regularizers=[{{kind=\"{name}\", weight=0.1, on=\"pooled_context\"}}]'"
-                        if kind == "regularizer" else f"{section}.kind={name}"),
+        "selector": _selector(name, kind, section),
+        "set_example": _set_example(name, kind, section),
         "package": package,
         "module": kind,
         "class_name": class_name(name, kind),

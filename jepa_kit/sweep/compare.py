@@ -1,14 +1,13 @@
 """Read finished (or running) runs into comparable numbers, grouped over seeds.
 
 Per run: the final loss (mean of the last ``last`` logged losses, which smooths the per-batch
-noise of one step), the last periodic kNN accuracy in ``metrics.jsonl`` (or the
-``eval_knn.json`` beside the run if that scored a later checkpoint), the linear and attentive
-probes of ``eval_linear.json`` and ``eval_attentive.json``, the gain of each of these three
-over its random-init baseline (when the JSON holds one, and for kNN only when its score is the
-one shown), RankMe (mean of the last ``last``
-logged values), the median img/s over logged steps (the median ignores the slow first
-steps), and the wall time from ``finished.json``. Runs of one variant that differ only in
-their seed form a group: mean and sample standard deviation.
+noise of one step); for every installed evaluation protocol (``jepa_kit.eval.protocols``) its
+headline metrics from ``eval_<protocol>.json`` beside the run, or from ``metrics.jsonl`` when
+a periodic evaluation logged a later one, and the gain over the random-init baseline when the
+JSON holds one and its score is the one shown; RankMe (mean of the last ``last`` logged
+values), the median img/s over logged steps (the median ignores the slow first steps), and the
+wall time from ``finished.json``. Runs of one variant that differ only in their seed form a
+group: mean and sample standard deviation.
 """
 
 from __future__ import annotations
@@ -26,18 +25,58 @@ from jepa_kit.rundir.finished import read_finished
 from jepa_kit.rundir.metrics import read_metrics
 from jepa_kit.sweep.manifest import MANIFEST, read_manifest, variant_entries
 
-#: Metric key -> column title. Accuracies are fractions in [0, 1].
-BUILTIN: dict[str, str] = {
-    "loss": "final loss", "knn_top1": "kNN top-1", "linear_top1": "linear top-1",
-    "attentive_top1": "attentive top-1",
-    "knn_gain": "kNN gain", "linear_gain": "linear gain", "attentive_gain": "attentive gain",
-    "rankme": "RankMe", "images_per_s": "img/s", "wall_s": "wall (s)",
-}
-ALIASES = {"knn": "knn_top1", "linear": "linear_top1", "attentive": "attentive_top1",
-           "knn-gain": "knn_gain", "linear-gain": "linear_gain",
-           "attentive-gain": "attentive_gain",
-           "img/s": "images_per_s", "throughput": "images_per_s", "wall": "wall_s",
-           "time": "wall_s"}
+#: Metric key -> column title of the columns that are not an evaluation protocol's.
+TRAINING: dict[str, str] = {"loss": "final loss", "rankme": "RankMe", "images_per_s": "img/s",
+                            "wall_s": "wall (s)"}
+TRAINING_ALIASES = {"img/s": "images_per_s", "throughput": "images_per_s", "wall": "wall_s",
+                    "time": "wall_s"}
+
+
+def _metric_title(key: str) -> str:
+    return {"top1": "top-1", "top5": "top-5"}.get(key, key)
+
+
+def protocol_columns() -> tuple[dict[str, str], dict[str, str]]:
+    """(headline columns, gain columns) of every installed eval protocol: metric key -> title,
+    e.g. ``knn_top1`` -> ``kNN top-1`` and ``knn_gain`` -> ``kNN gain``. Headline metrics are
+    fractions; gains are differences of two fractions."""
+    from jepa_kit.eval.protocols.base import protocol_title
+    from jepa_kit.registry import registry
+
+    headline: dict[str, str] = {}
+    gains: dict[str, str] = {}
+    for name, cls in registry("eval_protocol").load_all().items():
+        title = protocol_title(name, cls)  # type: ignore[arg-type]
+        for key in cls.headline:  # type: ignore[attr-defined]
+            headline[f"{name}_{key}"] = f"{title} {_metric_title(key)}"
+        gains[f"{name}_gain"] = f"{title} gain"
+    return headline, gains
+
+
+def columns() -> dict[str, str]:
+    """Every built-in column, in table order: metric key -> title. Accuracies are fractions."""
+    headline, gains = protocol_columns()
+    return {"loss": TRAINING["loss"], **headline, **gains,
+            **{k: v for k, v in TRAINING.items() if k != "loss"}}
+
+
+def aliases() -> dict[str, str]:
+    """``--metric`` short names: ``knn`` for ``knn_top1``, ``knn-gain`` for ``knn_gain``, ..."""
+    headline, gains = protocol_columns()
+    found = {k.removesuffix("_top1"): k for k in headline if k.endswith("_top1")}
+    found |= {k.replace("_gain", "-gain"): k for k in gains}
+    return found | TRAINING_ALIASES
+
+
+def __getattr__(name: str) -> dict[str, str]:
+    # ``BUILTIN`` and ``ALIASES`` follow the installed protocols, so they are computed on use.
+    if name == "BUILTIN":
+        return columns()
+    if name == "ALIASES":
+        return aliases()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 #: Keys that differ between seeds of one variant by design, never shown as a difference.
 SEED_KEYS = {"run.seed"}
 _SEED_SUFFIX = re.compile(r"-seed\d+$")
@@ -115,20 +154,47 @@ class EvalScore:
     """What ``compare`` reads from ``jepa-kit eval PROTOCOL``'s JSON beside a run."""
 
     step: int  # the checkpoint's
-    top1: float
+    values: dict[str, float]  # headline metric -> value
     gain: float | None  # over the random-init baseline; None when the JSON has none
     within_noise: bool
 
 
-def _eval_score(run_dir: Path, protocol: str) -> EvalScore | None:
+def _eval_score(run_dir: Path, protocol: str, headline: tuple[str, ...]) -> EvalScore | None:
     try:
         data = json.loads((run_dir / f"eval_{protocol}.json").read_text())
         gain = data.get("gain")
-        return EvalScore(int(data["checkpoint_step"]), float(data["metrics"]["top1"]),
+        values = {k: float(data["metrics"][k]) for k in headline if k in data["metrics"]}
+        return EvalScore(int(data["checkpoint_step"]), values,
                          None if gain is None else float(gain["top1"]),
                          bool(gain and gain["within_noise"]))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _protocol_metrics(run_dir: Path, rows: list[dict[str, Any]]
+                      ) -> tuple[dict[str, float], dict[str, bool]]:
+    """Every protocol's headline metrics and gain; a periodic evaluation logged later than
+    the JSON's checkpoint wins (on a tie the JSON, which carries the gain)."""
+    from jepa_kit.registry import registry
+
+    metrics: dict[str, float] = {}
+    within_noise: dict[str, bool] = {}
+    for name, cls in registry("eval_protocol").load_all().items():
+        headline: tuple[str, ...] = cls.headline  # type: ignore[attr-defined]
+        score = _eval_score(run_dir, name, headline)
+        logged = [(int(r.get("step", 0)), {k: float(r[f"{name}_{k}"]) for k in headline
+                                           if f"{name}_{k}" in r})
+                  for r in rows if f"{name}_top1" in r]
+        if logged and (score is None or logged[-1][0] > score.step):
+            metrics.update({f"{name}_{k}": v for k, v in logged[-1][1].items()})
+            continue  # the JSON's gain belongs to an older checkpoint than the score shown
+        if score is None:
+            continue
+        metrics.update({f"{name}_{k}": v for k, v in score.values.items()})
+        if score.gain is not None:
+            metrics[f"{name}_gain"] = score.gain
+            within_noise[f"{name}_gain"] = score.within_noise
+    return metrics, within_noise
 
 
 def summarize(run_dir: Path, *, group: str, diff: list[str], seed: int | None,
@@ -144,21 +210,8 @@ def summarize(run_dir: Path, *, group: str, diff: list[str], seed: int | None,
     speeds = [float(r["images_per_s"]) for r in train_rows if "images_per_s" in r]
     if speeds:
         metrics["images_per_s"] = statistics.median(speeds)
-    # The periodic kNN and `jepa-kit eval knn` run one protocol: the later of the two wins
-    # (on a tie the eval JSON, which carries the gain).
-    knn = [(int(r.get("step", 0)), float(r["knn_top1"])) for r in rows if "knn_top1" in r]
-    within_noise: dict[str, bool] = {}
-    scores = {p: _eval_score(run_dir, p) for p in ("knn", "linear", "attentive")}
-    if knn and (scores["knn"] is None or knn[-1][0] > scores["knn"].step):
-        metrics["knn_top1"] = knn[-1][1]
-        scores["knn"] = None  # its gain belongs to an older checkpoint than the score shown
-    for protocol, score in scores.items():
-        if score is None:
-            continue
-        metrics[f"{protocol}_top1"] = score.top1
-        if score.gain is not None:
-            metrics[f"{protocol}_gain"] = score.gain
-            within_noise[f"{protocol}_gain"] = score.within_noise
+    evaluated, within_noise = _protocol_metrics(run_dir, rows)
+    metrics.update(evaluated)
     finished = read_finished(run_dir)
     if finished is not None and "wall_s" in finished:
         metrics["wall_s"] = float(finished["wall_s"])
@@ -201,12 +254,13 @@ def resolve_metrics(groups: list[Group], wanted: list[str] | None) -> list[str]:
     """The metric keys to show: ``wanted`` (aliases allowed), else every built-in present."""
     present = {k for g in groups for r in g.runs for k in r.metrics}
     if not wanted:
-        return [k for k in BUILTIN if k in present]
+        return [k for k in columns() if k in present]
+    short = aliases()
     keys = []
     for name in wanted:
-        key = ALIASES.get(name, name)
+        key = short.get(name, name)
         if key not in present:
-            known = ", ".join(sorted(present | {a for a, k in ALIASES.items() if k in present}))
+            known = ", ".join(sorted(present | {a for a, k in short.items() if k in present}))
             raise UserError(f"--metric {name}: no run has it; available: {known}")
         keys.append(key)
     return keys

@@ -22,6 +22,7 @@ from PIL import Image
 from jepa_kit.registry import GROUPS, RegistryError, registry
 from jepa_kit.testing.base import ConfigLike, built, expect, to_config
 from jepa_kit.testing.datasets import check_dataset
+from jepa_kit.testing.eval_protocols import check_eval_protocol
 from jepa_kit.testing.maskers import check_masker
 from jepa_kit.testing.methods import check_method, check_projector, check_views
 from jepa_kit.testing.models import check_encoder, check_loss, check_predictor
@@ -99,6 +100,8 @@ SMALL_CONFIGS: dict[tuple[str, str], SmallConfig] = {
     ("projector", "mlp"): {"hidden_dim": 32, "out_dim": 16},
     ("method", "lejepa"): {"num_slices": 32},
     ("regularizer", "sigreg"): {"num_slices": 16},
+    # The paper's 20 full-batch steps at lr 1e-3 do not fit 32 images; mini-batches do.
+    ("eval_protocol", "attentive"): {"batch_size": 4, "lrs": (3e-2,), "epochs": 50},
 }
 
 #: method -> options of its slot sections in the method check (V-JEPA: the video encoder
@@ -183,6 +186,8 @@ def _dispatch(kind: str, name: str, cls: type, config: ConfigLike,
         check_projector(cls, config, name=name)
     elif kind == "regularizer":
         check_regularizer(cls, config, name=name)
+    elif kind == "eval_protocol":
+        check_eval_protocol(cls, config, name=name)
     else:  # pragma: no cover - GROUPS and this dispatch change together
         raise AssertionError(f"no conformance check for kind {kind!r}")
 

@@ -472,20 +472,21 @@ class Trainer:
             self.monitor.observe(out.features)
 
     def _maybe_evaluate(self, log: MetricsLog | None, display: ProgressDisplay) -> None:
-        """kNN on frozen features every ``eval.every_epochs`` epochs, sharded over the ranks."""
+        """``eval.protocols`` on frozen features every ``eval.every_epochs`` epochs, sharded
+        over the ranks."""
         every = self.recipe.eval.every_epochs
         if not every or (self.epoch + 1) % every:
             return
         if self._knn is None:
-            from jepa_kit.eval.knn import PeriodicKNN
+            from jepa_kit.eval.periodic import PeriodicEval
 
             r = self.recipe
             # Inference holds no activations for backward: twice the train batch fits.
-            self._knn = PeriodicKNN(r.data, self.device, seed=r.run.seed, k=r.eval.knn_k,
-                                    temperature=r.eval.knn_temperature,
-                                    precision=r.train.precision,
-                                    batch_size=2 * r.train.batch_size, rank=self.dist.rank,
-                                    world_size=self.dist.world_size)
+            self._knn = PeriodicEval(
+                r.data, self.device, protocols=r.eval.protocols, seed=r.run.seed,
+                settings={"knn": {"k": r.eval.knn_k, "temperature": r.eval.knn_temperature}},
+                precision=r.train.precision, batch_size=2 * r.train.batch_size,
+                rank=self.dist.rank, world_size=self.dist.world_size)
         network = self.method.networks[self.method.encoder_for(self.recipe.eval.which)]
         evaluated = self.parallel.plain_copy(network)  # ranks extract unequal shares
         try:

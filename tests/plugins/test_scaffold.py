@@ -142,6 +142,26 @@ def test_pip_install_is_all_it_takes(tmp_path: Path) -> None:
     assert with_site[("loss", "l2")]["distribution"] == "jepa-kit"
     assert not any(name in {n for _, n in listed(tmp_path, None)} for name in names.values())
 
+    # A protocol is a command of `jepa-kit eval`, its Config fields are flags, and `compare`
+    # shows its headline column for a run it scored.
+    protocol = names["eval_protocol"]
+    help_text = run(sys.executable, "-m", "jepa_kit", "eval", "--help", cwd=tmp_path, site=site)
+    assert help_text.returncode == 0 and protocol in help_text.stdout, help_text.stderr
+    own = run(sys.executable, "-m", "jepa_kit", "eval", protocol, "--help", cwd=tmp_path,
+              site=site)
+    assert own.returncode == 0 and "--normalize" in own.stdout and "--per-class" in own.stdout
+    scored = tmp_path / "scored_run"
+    scored.mkdir()
+    (scored / "metrics.jsonl").write_text(json.dumps({"step": 4, "loss": 1.0}) + "\n")
+    (scored / f"eval_{protocol}.json").write_text(json.dumps(
+        {"checkpoint_step": 4, "metrics": {"top1": 0.625},
+         "gain": {"top1": 0.25, "standard_error": 0.05, "within_noise": False}}))
+    table = run(sys.executable, "-m", "jepa_kit", "compare", str(scored), cwd=tmp_path,
+                site=site)
+    assert table.returncode == 0, table.stderr
+    assert f"{protocol} top-1" in table.stdout and "62.5%" in table.stdout
+    assert f"{protocol} gain" in table.stdout and "+25.0" in table.stdout
+
     # The skeletons' own tests pass against the installed packages (the cwd holds no package).
     tests = [str(root / "tests") for root in roots]
     result = run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests,
