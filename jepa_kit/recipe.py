@@ -54,6 +54,7 @@ else:  # pragma: no cover
 COMPONENT_SECTIONS: dict[str, str] = {kind: kind for kind in GROUPS} | {"data": "dataset"}
 COMPONENT_SECTIONS.pop("dataset")
 COMPONENT_SECTIONS.pop("regularizer")  # a list, ``[[regularizers]]``, not one section
+COMPONENT_SECTIONS.pop("eval_protocol")  # named in eval.protocols, not a section of its own
 #: The component the engine's own sections get when they name none.
 ENGINE_DEFAULTS: dict[str, str] = {"method": "ijepa", "data": "synthetic"}
 #: Augmentation settings that lived in ``[data]`` before views were a component.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import typing
 
 from tests.docs.snippets import REPO
 
@@ -43,5 +44,8 @@ def test_reference_lists_every_field_of_every_section() -> None:
                 for key in cls.Config.model_fields:
                     assert key == "kind" or f"`regularizers[i].{key}`" in text
         else:
-            for key in field.annotation.model_fields:
+            model = field.annotation
+            if not hasattr(model, "model_fields"):  # an optional section: SECTION | None
+                model = next(a for a in typing.get_args(model) if a is not type(None))
+            for key in model.model_fields:
                 assert f"`{section}.{key}`" in text
