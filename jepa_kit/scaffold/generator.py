@@ -158,8 +158,9 @@ def _set_example(name: str, kind: str, section: str) -> str:
 
 def template_values(name: str, kind: str, template: str | None = None) -> dict[str, str]:
     package = f"jepa_kit_{name}"
-    section = "regularizers" if kind == "regularizer" else next(
-        s for s, k in COMPONENT_SECTIONS.items() if k == kind)
+    # Kinds a recipe lists rather than one section each: their recipe key.
+    listed = {"regularizer": "regularizers", "eval_protocol": "eval.protocols"}
+    section = listed.get(kind) or next(s for s, k in COMPONENT_SECTIONS.items() if k == kind)
     return {
         "name": name,
         "kind": kind,
