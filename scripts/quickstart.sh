@@ -8,6 +8,6 @@ bash scripts/setup.sh
 run=runs/quickstart
 .venv/bin/jepa-kit run recipes/quickstart.toml --output-dir "$run" --resume "$@"
 checkpoint=$(ls "$run"/checkpoints/step_*.pt | tail -n 1)
-.venv/bin/jepa-kit eval knn "$checkpoint" --random-init   # baseline: the run's step-0 encoder
+# Each score is printed beside the random init of the same architecture, with the gain.
+.venv/bin/jepa-kit eval knn "$checkpoint"                  # the EMA target encoder (I-JEPA's)
 .venv/bin/jepa-kit eval knn "$checkpoint" --which context  # the trained online encoder
-.venv/bin/jepa-kit eval knn "$checkpoint"                  # the trained EMA target encoder
