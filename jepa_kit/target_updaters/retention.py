@@ -29,9 +29,13 @@ def retention_warning(config: ComponentConfig, *, total_steps: float, run_steps:
     if share <= LIMIT:
         return None
     start = updater.value(1)
+    # A horizon already set (a very short run, or one stopped early by train.max_steps) is
+    # fixed by more steps, not by the same setting again.
+    horizon_set = any(getattr(config, key, 0) for key in ("horizon_fraction", "horizon_steps"))
+    fix = ("train for more steps" if horizon_set else
+           "shorten the teacher's horizon (--set target_updater.horizon_fraction=0.1 averages "
+           "over a tenth of the run), or train for more steps")
     return (f"target_updater: after the run's {run_steps} steps the target encoder will still "
             f"hold {share:.0%} of its random initial weights (momentum {start:g} at step 1 "
             f"averages over ~{1 / max(1e-12, 1 - start):.0f} steps), so the encoder evaluated by "
-            f"default will have learned little; shorten the teacher's horizon (--set "
-            f"target_updater.horizon_fraction=0.1 averages over a tenth of the run), or train "
-            f"for more steps")
+            f"default will have learned little; {fix}")

@@ -50,6 +50,8 @@ def test_the_warning_names_the_share_and_the_fix() -> None:
            "initial weights (momentum 0.996 at step 1 averages over ~250 steps)" in message
     assert "--set target_updater.horizon_fraction=0.1" in message
     assert retention_warning(Config(horizon_fraction=0.1), total_steps=160, run_steps=160) is None
+    cut_short = retention_warning(Config(horizon_fraction=0.1), total_steps=160, run_steps=3)
+    assert cut_short is not None and cut_short.endswith("learned little; train for more steps")
     assert retention_warning(Config(), total_steps=300 * 5000, run_steps=300 * 5000) is None
 
 
