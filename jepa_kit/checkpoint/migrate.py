@@ -18,7 +18,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from jepa_kit.checkpoint.failures import CheckpointError, CheckpointVersionError
-from jepa_kit.checkpoint.record import FORMAT_VERSION
+
+#: The version this jepa-kit writes; ``migrate`` brings every earlier one up to it.
+FORMAT_VERSION = 2
 
 Payload = dict[str, Any]
 #: The networks of a version-1 checkpoint (I-JEPA's, the only method then).

@@ -26,9 +26,9 @@ from typing import Any
 import torch
 
 from jepa_kit.checkpoint.failures import CheckpointError
+from jepa_kit.checkpoint.migrate import FORMAT_VERSION, migrate
 
 FORMAT = "jepa-kit-checkpoint"
-FORMAT_VERSION = 2
 #: A network's weights: parameter and buffer name -> tensor.
 StateDict = dict[str, Any]
 
@@ -112,8 +112,6 @@ class CheckpointRecord:
         """The record of a payload of any format version (migrated first). ``tensors=False``
         reads a record whose weights are elsewhere (a sharded folder's); otherwise every
         network named must have its weights. ``CheckpointError`` names ``source``."""
-        from jepa_kit.checkpoint.migrate import migrate
-
         data = migrate(payload, source)
         names = data.get("networks")
         if names is None:  # a hand-written payload: every table of tensors is a network

@@ -10,10 +10,10 @@ import sys
 import traceback
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from jepa_kit import __version__
+from jepa_kit.cli.console import err
 from jepa_kit.errors import UserError
 
 app = typer.Typer(
@@ -23,7 +23,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 state = {"debug": False}
 
 

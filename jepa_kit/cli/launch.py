@@ -37,7 +37,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from rich.console import Console
+from jepa_kit.cli.console import err
 
 LAUNCHER_ENV = "JEPA_KIT_LAUNCHER_PID"
 REPORTS_ENV = "JEPA_KIT_LAUNCH_REPORTS"
@@ -47,7 +47,6 @@ _PR_SET_CHILD_SUBREAPER = 36
 #: their parent every 5 s) before the launcher kills them.
 _ORPHAN_GRACE_S = 15.0
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _prctl(option: int, value: int) -> bool:
@@ -218,22 +217,17 @@ def watch_launcher() -> None:
 def run_worker(main: Any) -> None:
     """Run ``main`` (the CLI) as a launched worker: tied to the launcher, its final message
     and exit code written to this rank's report instead of printed on every rank."""
-    from jepa_kit.cli import app, run
-
     reports = Path(os.environ.pop(REPORTS_ENV))
     watch_launcher()
     buffer = io.StringIO()
-    consoles = (app.err, run.err)
-    for console in consoles:
-        console.file = buffer
+    err.file = buffer
     code: int | str | None = 0
     try:
         main()
     except SystemExit as exc:
         code = exc.code
     finally:
-        for console in consoles:
-            console.file = sys.stderr
+        err.file = sys.stderr
         if not isinstance(code, int):  # sys.exit("message") prints it, exits 1
             buffer.write(f"{code}\n" if code else "")
             code = 1 if code else 0

@@ -7,12 +7,10 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from jepa_kit.cli.console import err
 from jepa_kit.cli.options import SetOption
 from jepa_kit.recipe import load_recipe
-
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def run(
