@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections import Counter
 from pathlib import Path
 
 import typer
@@ -63,8 +64,21 @@ def noise_note(group: Group, metric: str) -> str:
     return " (within noise)" if all(flags) else f" ({sum(flags)}/{len(flags)} within noise)"
 
 
+def status_cell(group: Group) -> str:
+    """``finished``, or what went otherwise and in how many of the group's runs:
+    ``collapsed 2/3``."""
+    counts = Counter(r.status for r in group.runs)
+    if set(counts) == {"finished"}:
+        return "finished"
+    n = len(group.runs)
+    return ", ".join(f"{status} {k}/{n}" if n > 1 else status
+                     for status, k in counts.most_common() if status != "finished")
+
+
 def render(groups: list[Group], metrics: list[str], last: int) -> Table:
     several = any(len(g.runs) > 1 for g in groups)
+    # Only when a run ended otherwise: a table of finished runs keeps its width.
+    show_status = any(r.status != "finished" for g in groups for r in g.runs)
     percent, gains = percent_and_gains()
     titles = columns()
     notes = [f"final values: mean of the last {last} logged"] if set(metrics) - {
@@ -78,6 +92,8 @@ def render(groups: list[Group], metrics: list[str], last: int) -> Table:
     if several:
         table.add_column("seeds", justify="right")
     table.add_column("steps", justify="right")
+    if show_status:
+        table.add_column("status")
     for metric in metrics:
         table.add_column(titles.get(metric, metric), justify="right")
     for group in groups:
@@ -86,6 +102,8 @@ def render(groups: list[Group], metrics: list[str], last: int) -> Table:
         if several:
             row.append(str(len(group.runs)))
         row.append("/".join(map(str, steps)))
+        if show_status:
+            row.append(status_cell(group))
         table.add_row(*row, *(cell(group, m) for m in metrics))
     return table
 
@@ -95,11 +113,12 @@ def write_csv(groups: list[Group], metrics: list[str], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["variant", "seed", "run_dir", "overrides", "steps", *metrics])
+        writer.writerow(["variant", "seed", "run_dir", "overrides", "steps", "status",
+                         *metrics])
         for group in groups:
             for run in group.runs:
                 writer.writerow([group.name, "" if run.seed is None else run.seed,
-                                 str(run.run_dir), " ".join(group.diff), run.steps,
+                                 str(run.run_dir), " ".join(group.diff), run.steps, run.status,
                                  *(repr(run.metrics[m]) if m in run.metrics else ""
                                    for m in metrics)])
     return path

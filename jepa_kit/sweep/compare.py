@@ -94,6 +94,9 @@ class RunSummary:
     resumed: bool = False
     #: Gain metric -> whether that run's gain is within noise (``jepa_kit.eval.baseline``).
     within_noise: dict[str, bool] = field(default_factory=dict)
+    #: ``finished``, ``collapsed`` (``train.stop_on_collapse``), ``failed``, ``interrupted``,
+    #: ``running`` or ``incomplete``: see ``run_status``.
+    status: str = "finished"
 
 
 @dataclass
@@ -197,8 +200,22 @@ def _protocol_metrics(run_dir: Path, rows: list[dict[str, Any]]
     return metrics, within_noise
 
 
+def run_status(run_dir: Path, rows: list[dict[str, Any]], entry: dict[str, Any] | None) -> str:
+    """How a run ended. A sweep's manifest knows best (it saw the exception); outside a sweep a
+    ``stopped`` row in metrics.jsonl names the reason (collapse), ``finished.json`` means the
+    loop reached its end, and anything else is ``incomplete`` (crashed, killed or still
+    running: the files alone cannot tell which)."""
+    status = entry.get("status") if entry is not None else None
+    if isinstance(status, str) and status != "pending":
+        return status
+    stopped = [r["stopped"] for r in rows if isinstance(r.get("stopped"), str)]
+    if stopped:
+        return stopped[-1]
+    return "finished" if read_finished(run_dir) is not None else "incomplete"
+
+
 def summarize(run_dir: Path, *, group: str, diff: list[str], seed: int | None,
-              last: int = 5) -> RunSummary:
+              last: int = 5, entry: dict[str, Any] | None = None) -> RunSummary:
     rows = read_metrics(run_dir / "metrics.jsonl")
     train_rows = [r for r in rows if "loss" in r]
     metrics: dict[str, float] = {}
@@ -220,7 +237,7 @@ def summarize(run_dir: Path, *, group: str, diff: list[str], seed: int | None,
         steps=max((int(r.get("step", 0)) for r in rows), default=0), metrics=metrics,
         curve=[(int(r["step"]), float(r["loss"])) for r in train_rows],
         resumed=bool(finished and finished.get("resumed_from_step")),
-        within_noise=within_noise,
+        within_noise=within_noise, status=run_status(run_dir, rows, entry),
     )
 
 
@@ -245,7 +262,7 @@ def collect(paths: list[Path], *, last: int = 5) -> list[Group]:
             name = _SEED_SUFFIX.sub("", run_dir.name)
             key = ("runs", *diff)
         summary = summarize(run_dir, group=name, diff=diff,
-                            seed=seed if isinstance(seed, int) else None, last=last)
+                            seed=seed if isinstance(seed, int) else None, last=last, entry=entry)
         groups.setdefault(key, Group(name, diff, [])).runs.append(summary)
     return list(groups.values())
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from jepa_kit.checkpoint import list_checkpoints
 from jepa_kit.recipe import load_recipe
-from jepa_kit.rundir.checkpoint import list_checkpoints
 from jepa_kit.rundir.metrics import read_metrics
 from jepa_kit.train.trainer import CollapseStopped, train
 from tests.train.helpers import QUICKSTART, TINY, run_cli, sets
@@ -58,3 +58,12 @@ def test_the_cli_exits_1_and_a_sweep_marks_the_run_collapsed(tmp_path: Path) -> 
     manifest = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
     status = {v["name"]: v["status"] for v in manifest["variants"]}
     assert sorted(status.values()) == ["collapsed", "finished"]
+    # compare shows how each run ended, from the manifest or, for a lone run, its metrics.
+    table = run_cli("compare", str(tmp_path / "sweep"), str(tmp_path / "cli"),
+                    "--csv", str(tmp_path / "runs.csv"))
+    assert table.returncode == 0, table.stderr[-2000:]
+    assert "status" in table.stdout and table.stdout.count("collapsed") == 2, table.stdout
+    rows = (tmp_path / "runs.csv").read_text().splitlines()
+    assert rows[0].split(",")[:6] == ["variant", "seed", "run_dir", "overrides", "steps",
+                                      "status"]
+    assert sorted(r.split(",")[5] for r in rows[1:]) == ["collapsed", "collapsed", "finished"]
