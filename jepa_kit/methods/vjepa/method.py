@@ -41,7 +41,7 @@ from jepa_kit.maskers.base import Masks
 from jepa_kit.maskers.multiblock3d import mask_groups
 from jepa_kit.methods.base import Method, MethodConfig, StepOutput, autocast, check_networks
 from jepa_kit.methods.checks import check_output
-from jepa_kit.methods.ijepa import Check
+from jepa_kit.methods.ijepa.method import Check
 from jepa_kit.ops.masks import apply_masks
 from jepa_kit.optim.schedules import ScheduleLengths
 
