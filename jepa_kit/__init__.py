@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 __version__ = "0.1.0"
 
 
-def evaluate(checkpoint: str | Path, protocol: str | Any = "knn", **options: Any) -> Any:
-    """Score a checkpoint's (or an export's) frozen encoder with an evaluation protocol.
+#: The Python API (``jepa_kit.api``), imported on first use so that ``import jepa_kit`` stays
+#: light (no torch) for the command line's start-up and for plug-ins reading ``__version__``.
+_API = ("FeatureEncoder", "TrainResult", "evaluate", "export", "find_checkpoint",
+        "load_encoder", "load_recipe", "pretrain")
 
-    ``protocol`` is a registered name (``knn``, ``linear``, ``attentive`` or a plug-in's) with
-    ``settings={...}`` (its ``Config`` fields), or a config; see
-    ``jepa_kit.eval.evaluate.evaluate`` for the options. Returns an ``Evaluation`` (the result
-    as written to JSON, and its path).
-    """
-    from jepa_kit.eval.evaluate import evaluate as _evaluate
+__all__ = ["__version__", *_API]
 
-    return _evaluate(checkpoint, protocol, **options)
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from jepa_kit import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'jepa_kit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})

@@ -5,8 +5,11 @@
   ``VisionTransformer(class_token=False, global_pool="avg", fc_norm=False, ...)``, whose keys are
   ours unchanged; ``timm.create_model("local-dir:<folder>", pretrained=True)`` rebuilds it.
 * ``hf``: a folder in the layout of transformers' ``IJepaModel`` (``model_type`` "ijepa"), with
-  the checkpoint key names the Hub's I-JEPA models use (ViT-style ``encoder.layer.N...``, q/k/v
-  as three Linears). transformers 4.x loads them as they are and 5.x renames them on load.
+  the checkpoint key names the Hub's I-JEPA models use (``jepa_kit.interop.hf``);
+  ``transformers.AutoModel.from_pretrained(folder)`` loads it.
+
+``export_checkpoint`` also writes a model card (``README.md`` in a folder, ``NAME.README.md``
+beside a single file; ``jepa_kit.interop.card``) from the checkpoint and its run's evaluations.
 
 - [0]: I-JEPA, Assran et al. 2023, arXiv:2301.08243
 """
@@ -24,6 +27,7 @@ from safetensors.torch import save_file
 
 from jepa_kit.encoders.vit import ViTEncoder
 from jepa_kit.errors import UserError
+from jepa_kit.interop.hf import hf_config, hf_state_dict
 
 __all__ = ["EXPORT_FORMATS", "export_checkpoint", "export_encoder", "hf_config", "hf_state_dict",
            "timm_config", "timm_model_args"]
@@ -71,10 +75,12 @@ def export_encoder(
 
 def export_checkpoint(
     checkpoint: str | Path, *, fmt: ExportFormat, which: str | None = None, out: str | Path,
+    card: bool = True,
 ) -> Path:
     """Export one of a jepa-kit checkpoint's encoders: ``which`` names it as the method does
     (I-JEPA: target, the default and what the paper evaluates, or context); the architecture
-    comes from the checkpoint's recipe, sizes from its tensors."""
+    comes from the checkpoint's recipe, sizes from its tensors. With ``card`` a model card
+    (``jepa_kit.interop.card``) goes beside the weights. Returns the path of the weights."""
     from jepa_kit.checkpoint import read_checkpoint
     from jepa_kit.registry import registry
 
@@ -88,7 +94,25 @@ def export_checkpoint(
     sd = record.weights(method.encoder_for(which), str(checkpoint))
     conv = sd["patch_embed.proj.weight"]  # (D, C, p, p)
     side = math.isqrt(sd["pos_embed"].shape[1])
-    return export_encoder(sd, encoder, side * conv.shape[-1], fmt, out, in_chans=conv.shape[1])
+    img_size, in_chans = side * conv.shape[-1], conv.shape[1]
+    written = export_encoder(sd, encoder, img_size, fmt, out, in_chans=in_chans)
+    if card:
+        from jepa_kit.interop.card import CardFacts, card_path, find_evaluations, render_card
+
+        d = ViTEncoder.Config(**encoder).dims()
+        facts = CardFacts(
+            method=record.method, which=which or next(iter(method.eval_encoders)), fmt=fmt,
+            out=str(out), encoder=encoder,
+            dims={"embed_dim": d.embed_dim, "depth": d.depth, "num_heads": d.num_heads,
+                  "mlp_ratio": d.mlp_ratio},
+            img_size=img_size, in_chans=in_chans,
+            num_params=sum(v.numel() for v in sd.values()),
+            step=record.step, epoch=record.epoch, recipe=record.recipe,
+            metrics=dict(record.metrics), source=record.source, versions=dict(record.versions),
+            evaluations=find_evaluations(Path(checkpoint)),
+            name=str((record.recipe.get("run") or {}).get("name", "")))
+        card_path(Path(out), fmt).write_text(render_card(facts))
+    return written
 
 
 def timm_model_args(config: ViTEncoder.Config, img_size: int, in_chans: int = 3) -> dict[str, Any]:
@@ -119,56 +143,6 @@ def timm_config(config: ViTEncoder.Config, img_size: int, in_chans: int = 3) -> 
             "first_conv": "patch_embed.proj", "classifier": "head",
         },
     }
-
-
-def hf_config(config: ViTEncoder.Config, img_size: int, in_chans: int = 3) -> dict[str, Any]:
-    """transformers' ``IJepaConfig`` fields for this encoder."""
-    d = config.dims()
-    return {
-        "architectures": ["IJepaModel"],
-        "model_type": "ijepa",
-        "hidden_size": d.embed_dim,
-        "num_hidden_layers": d.depth,
-        "num_attention_heads": d.num_heads,
-        "intermediate_size": int(d.embed_dim * d.mlp_ratio),
-        "hidden_act": "gelu",  # exact erf GELU in transformers
-        "hidden_dropout_prob": 0.0,
-        "attention_probs_dropout_prob": 0.0,
-        "initializer_range": 0.02,
-        "layer_norm_eps": 1e-6,
-        "image_size": img_size,
-        "patch_size": config.patch_size,
-        "num_channels": in_chans,
-        "qkv_bias": config.qkv_bias,
-        "torch_dtype": "float32",
-    }
-
-
-def hf_state_dict(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Our keys -> the Hub I-JEPA checkpoint keys; the fused qkv splits into q, k, v in order."""
-    out: dict[str, torch.Tensor] = {
-        "embeddings.patch_embeddings.projection.weight": sd["patch_embed.proj.weight"],
-        "embeddings.patch_embeddings.projection.bias": sd["patch_embed.proj.bias"],
-        "embeddings.position_embeddings": sd["pos_embed"],
-        "layernorm.weight": sd["norm.weight"],
-        "layernorm.bias": sd["norm.bias"],
-    }
-    renames = {"norm1": "layernorm_before", "norm2": "layernorm_after",
-               "attn.proj": "attention.output.dense", "mlp.fc1": "intermediate.dense",
-               "mlp.fc2": "output.dense"}
-    depth = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("blocks."))
-    for i in range(depth):
-        src, dst = f"blocks.{i}.", f"encoder.layer.{i}."
-        for ours, theirs in renames.items():
-            for p in ("weight", "bias"):
-                out[f"{dst}{theirs}.{p}"] = sd[f"{src}{ours}.{p}"]
-        for p in ("weight", "bias"):
-            if f"{src}attn.qkv.{p}" not in sd:  # qkv_bias=False
-                continue
-            q, k, v = sd[f"{src}attn.qkv.{p}"].chunk(3, dim=0)  # rows are [q | k | v]
-            for name, t in (("query", q), ("key", k), ("value", v)):
-                out[f"{dst}attention.attention.{name}.{p}"] = t
-    return {k: v.contiguous() for k, v in out.items()}
 
 
 def _checked(state_dict: Mapping[str, torch.Tensor], config: ViTEncoder.Config, img_size: int,
