@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,6 +24,7 @@ from jepa_kit.errors import UserError
 if TYPE_CHECKING:
     from jepa_kit.checkpoint.record import CheckpointRecord
     from jepa_kit.data.loader import Batch, Collator
+    from jepa_kit.methods.importer import ReferenceImporter
     from jepa_kit.views.base import Views
 
 #: Checkpoint keys the engine owns; a network may not be named like one of them.
@@ -89,6 +90,14 @@ class Method(ABC):
     #: Embeddings ``forward`` puts in ``StepOutput.embeddings`` for regularizers (a recipe's
     #: ``[[regularizers]] on``): name -> what it is and its shape.
     embeddings: ClassVar[dict[str, str]] = {}
+    #: The official implementation's checkpoint reader (``jepa-kit import-reference`` asks each
+    #: method's whether a file is its own); None: the method has no reference checkpoints.
+    reference_importer: ClassVar[type[ReferenceImporter] | None] = None
+    #: Evaluation default: the augmented views the paper's probe trains on
+    #: (``eval --augment <method>``), ``(img_size) -> view``, ``view(image, key) -> tensor``
+    #: drawing every random number from ``key``; None: the method declares none.
+    eval_augmentation: ClassVar[Callable[[int], Callable[[torch.Tensor, int], torch.Tensor]]
+                                | None] = None
 
     #: Every network, by name: what checkpoints hold (one state dict per name).
     networks: dict[str, nn.Module]

@@ -22,7 +22,7 @@ from jepa_kit.interop.reference import (
 from tests.conftest import FIXTURES
 
 CKPT = FIXTURES / "tiny_checkpoint.pth.tar"
-NOT_IJEPA = "not an I-JEPA training checkpoint"
+NOT_IJEPA = "not an official I-JEPA / V-JEPA training checkpoint"
 
 
 class Opaque:

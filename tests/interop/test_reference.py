@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from jepa_kit.checkpoint import load_checkpoint
 from jepa_kit.encoders.vit import ViTEncoder
 from jepa_kit.interop import import_reference, infer_num_heads, load_reference_checkpoint
-from jepa_kit.interop.reference import _mlp_ratio
+from jepa_kit.methods.reference_file import mlp_ratio as _mlp_ratio
 from jepa_kit.ops.masks import apply_masks
 from jepa_kit.predictors.vit_predictor import ViTPredictor
 from jepa_kit.recipe import validate_recipe
@@ -141,7 +141,7 @@ def test_named_size_and_unprefixed_keys(tmp_path: Path) -> None:
 def test_not_a_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "x.pt"
     torch.save({"model": {}}, path)
-    with pytest.raises(ValueError, match="not an I-JEPA training checkpoint"):
+    with pytest.raises(ValueError, match="not an official I-JEPA / V-JEPA training checkpoint"):
         load_reference_checkpoint(path)
     with pytest.raises(ValueError, match="no such checkpoint"):
         load_reference_checkpoint(tmp_path / "missing.pt")

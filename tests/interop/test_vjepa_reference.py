@@ -11,10 +11,10 @@ import torch
 from jepa_kit.checkpoint import load_checkpoint
 from jepa_kit.encoders.vit_video import sincos_video
 from jepa_kit.interop.reference import ReferenceCheckpointError, import_reference
-from jepa_kit.interop.vjepa_reference import is_vjepa_file, load_vjepa_checkpoint
 from jepa_kit.maskers.base import Masks
 from jepa_kit.maskers.multiblock3d import MultiMasks
 from jepa_kit.methods.vjepa import vjepa_forward
+from jepa_kit.methods.vjepa.importer import is_vjepa_file, load_vjepa_checkpoint
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "vjepa_reference"
 CHECKPOINT = FIXTURES / "tiny_checkpoint.pth.tar"

@@ -1,4 +1,5 @@
-"""I-JEPA, one folder: the method (``method.py``).
+"""I-JEPA, one folder: the method (``method.py``), its reference-checkpoint
+importer (``importer.py``) and its evaluation defaults (``eval_defaults.py``).
 
 ``jepa_kit.methods.ijepa:IJEPA`` is the entry point; the names below are the public API.
 """

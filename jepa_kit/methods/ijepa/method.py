@@ -35,6 +35,8 @@ from jepa_kit.losses.base import Loss
 from jepa_kit.maskers.base import Masks
 from jepa_kit.methods.base import Method, MethodConfig, StepOutput, autocast, check_networks
 from jepa_kit.methods.checks import check_output
+from jepa_kit.methods.ijepa.eval_defaults import IJEPAProbeViews
+from jepa_kit.methods.ijepa.importer import IJEPAImporter
 from jepa_kit.ops.masks import apply_masks, bucket_length, pad_indices
 from jepa_kit.optim.schedules import ScheduleLengths
 from jepa_kit.registry import registry
@@ -123,6 +125,8 @@ class IJEPA(Method):
         "target_updater": "ema", "loss": "l2", "views": "single",
     }
     eval_encoders: ClassVar[dict[str, str]] = {"target": "target_encoder", "context": "encoder"}
+    reference_importer = IJEPAImporter
+    eval_augmentation = IJEPAProbeViews
     embeddings: ClassVar[dict[str, str]] = {
         "context": "the context encoder's tokens of every context block, (B * Kc, D)",
         "pooled_context": "the context tokens averaged per image, (B, D)",

@@ -42,6 +42,8 @@ from jepa_kit.maskers.multiblock3d import mask_groups
 from jepa_kit.methods.base import Method, MethodConfig, StepOutput, autocast, check_networks
 from jepa_kit.methods.checks import check_output
 from jepa_kit.methods.ijepa.method import Check
+from jepa_kit.methods.vjepa.eval_defaults import VJEPAProbeViews
+from jepa_kit.methods.vjepa.importer import VJEPAImporter
 from jepa_kit.ops.masks import apply_masks
 from jepa_kit.optim.schedules import ScheduleLengths
 
@@ -119,6 +121,8 @@ class VJEPA(Method):
         "target_updater": "ema", "views": "video_clip",
     }
     eval_encoders: ClassVar[dict[str, str]] = {"target": "target_encoder", "context": "encoder"}
+    reference_importer = VJEPAImporter
+    eval_augmentation = VJEPAProbeViews
     embeddings: ClassVar[dict[str, str]] = {
         "context": "the context encoder's tokens of every mask generator, (sum of B * Kc, D)",
         "pooled_context": "the context tokens averaged per clip, per generator, (G, B, D)",
