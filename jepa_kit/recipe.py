@@ -8,9 +8,10 @@ default component; a component section the method does not use is an error. Comp
 sections are discriminated unions over every installed component of that kind, keyed by
 ``kind``, so a plugin's options are validated exactly like a built-in's.
 
-Composition: ``extends = "base.toml"`` (relative to the recipe) deep-merges the recipe onto a
-base; ``--set dotted.key=value`` overrides one field, the value parsed as TOML (a bare word
-falls back to a string). When either changes a section's ``kind``, that section starts afresh
+Composition: ``extends = "base.toml"`` (relative to the recipe; where no such file is beside it,
+a shipped recipe's name such as ``"quickstart"``) deep-merges the recipe onto a base;
+``--set dotted.key=value`` overrides one field, the value parsed as TOML (a bare word falls
+back to a string). When either changes a section's ``kind``, that section starts afresh
 from the new component's defaults instead of inheriting options the new component lacks; when
 either changes ``method.kind``, the sections the new method does not use are dropped.
 
@@ -43,6 +44,7 @@ from pydantic import (
 
 from jepa_kit.errors import UserError
 from jepa_kit.registry import GROUPS, registry
+from jepa_kit.shipped_recipes import find_shipped, missing_recipe
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -458,8 +460,17 @@ def _drop_unused_sections(before: dict[str, Any], after: dict[str, Any], keep: s
 
 
 def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read a recipe file and resolve its ``extends`` chain into one plain dict."""
+    """Read a recipe file and resolve its ``extends`` chain into one plain dict.
+
+    ``path`` (and an ``extends``) that names no file may name a shipped recipe
+    (``quickstart``; ``jepa_kit.shipped_recipes``); a file that exists wins.
+    """
     path = Path(path)
+    if not _seen and not path.is_file():
+        shipped = find_shipped(path)
+        if shipped is None and not path.exists():
+            raise RecipeError(str(path), [("", missing_recipe(path))])
+        path = shipped or path
     resolved = path.resolve()
     if resolved in _seen:
         chain = " -> ".join(str(p) for p in (*_seen, resolved))
@@ -471,6 +482,8 @@ def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not isinstance(parent, str):
         raise RecipeError(str(path), [("extends", f"expected a file path, got {parent!r}")])
     base_path = path.parent / parent
+    if not base_path.exists():  # no file of that name beside the recipe: a shipped one?
+        base_path = find_shipped(parent) or base_path
     if not base_path.is_file():
         # A device or a fifo (``/dev/zero``) exists but would read forever or block; a folder
         # cannot be read at all: say which it is rather than "does not exist".

@@ -1,4 +1,5 @@
-"""``validate``, ``show`` and ``schema``: recipe commands (only ``validate --smoke`` trains)."""
+"""``validate``, ``show`` and ``schema``: recipe commands (only ``validate --smoke`` trains);
+``recipes list`` and ``recipes copy``: the recipes that ship with jepa-kit."""
 
 from __future__ import annotations
 
@@ -11,12 +12,25 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from jepa_kit.build import method_class
 from jepa_kit.cli.options import SetOption
+from jepa_kit.errors import UserError
 from jepa_kit.recipe import load_recipe, recipe_schema, recipe_to_toml
+from jepa_kit.shipped_recipes import (
+    copy_text,
+    not_shipped,
+    shipped_dir,
+    shipped_recipe,
+    shipped_recipes,
+)
 
 out = Console(highlight=False, soft_wrap=True)
+recipes_app = typer.Typer(
+    name="recipes", help="The recipes that ship with jepa-kit: list them, copy one to edit.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
 
 
 #: What ``validate --smoke`` changes in a recipe: one step of two images on the CPU, no extras.
@@ -28,7 +42,8 @@ SMOKE_OVERRIDES = [
 
 
 def validate(
-    recipes: list[Path] = typer.Argument(..., help="Recipe files to check."),
+    recipes: list[Path] = typer.Argument(..., help="Recipe files (or shipped recipes' names) "
+                                         "to check."),
     overrides: list[str] = SetOption,
     smoke: bool = typer.Option(
         False, "--smoke", help="Also run one optimizer step of each recipe on the CPU (batch "
@@ -92,7 +107,7 @@ def smoke_step(path: Path, overrides: list[str]) -> None:
 
 
 def show(
-    recipe: Path = typer.Argument(..., help="Recipe file."),
+    recipe: Path = typer.Argument(..., help="Recipe file, or a shipped recipe's name."),
     overrides: list[str] = SetOption,
 ) -> None:
     """Print the resolved recipe (extends and --set applied, defaults filled in) as TOML."""
@@ -106,7 +121,53 @@ def schema(
     typer.echo(json.dumps(recipe_schema(method), indent=2))
 
 
+@recipes_app.command("list")
+def list_recipes() -> None:
+    """List the shipped recipes with their purpose (run one by name: jepa-kit run quickstart)."""
+    found = shipped_recipes()
+    if not found:
+        raise UserError("this installation ships no recipes (no jepa_kit/recipes folder, no "
+                        "recipes/ beside a clone's jepa_kit)")
+    for ablations in (False, True):
+        group = [r for r in found if r.is_ablation == ablations]
+        title = ("Ablations: jepa-kit sweep NAME --seeds 0,1,2" if ablations else
+                 "Recipes: jepa-kit run NAME")
+        table = Table(title=title, title_justify="left", show_edge=False)
+        table.add_column("name", no_wrap=True)
+        table.add_column("purpose")
+        for recipe in group:
+            table.add_row(recipe.name, recipe.purpose)
+        if group:
+            out.print(table)
+    out.print(f"from {shipped_dir()}; jepa-kit recipes copy NAME writes one to edit")
+
+
+@recipes_app.command("copy")
+def copy_recipe(
+    name: str = typer.Argument(..., help="A shipped recipe's name (jepa-kit recipes list)."),
+    directory: Path = typer.Argument(Path("."), help="Folder to write NAME.toml into "
+                                     "(created if missing)."),
+) -> None:
+    """Write an editable copy of a shipped recipe; an existing file is never overwritten."""
+    recipe = shipped_recipe(name)
+    if recipe is None:
+        raise UserError(f"recipes copy: {name!r} is {not_shipped(name)}")
+    target = directory / recipe.path.name
+    if target.exists():
+        raise UserError(f"recipes copy: {target} exists; not overwritten (remove it, or give "
+                        f"another folder: jepa-kit recipes copy {recipe.name} DIR)")
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"recipes copy: {directory} is a file; expected a folder")
+    directory.mkdir(parents=True, exist_ok=True)
+    with target.open("x", encoding="utf-8") as fh:  # "x": never overwrite, even in a race
+        fh.write(copy_text(recipe))
+    verb = "sweep" if recipe.is_ablation else "run"
+    out.print(f"wrote {target} (the shipped recipe {recipe.name}); edit it, then: "
+              f"jepa-kit {verb} {target}")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(validate)
     app.command()(show)
     app.command()(schema)
+    app.add_typer(recipes_app, name="recipes")

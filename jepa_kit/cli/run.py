@@ -14,7 +14,8 @@ from jepa_kit.recipe import load_recipe
 
 
 def run(
-    recipe: Path = typer.Argument(..., help="Recipe file."),
+    recipe: Path = typer.Argument(..., help="Recipe file, or a shipped recipe's name "
+                                  "(jepa-kit recipes list)."),
     overrides: list[str] = SetOption,
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint."),
     output_dir: Path | None = typer.Option(None, "--output-dir", "-o",

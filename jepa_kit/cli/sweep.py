@@ -11,6 +11,7 @@ from rich.table import Table
 from jepa_kit.cli.options import SetOption
 from jepa_kit.errors import UserError
 from jepa_kit.recipe import read_toml
+from jepa_kit.shipped_recipes import find_shipped
 from jepa_kit.sweep.ablation import load_ablation
 from jepa_kit.sweep.plan import (
     SweepPlan,
@@ -36,6 +37,8 @@ def _plan(target: Path | None, ablation: Path | None, grid: list[str], seeds: li
     path = ablation or target
     if path is None:
         raise UserError("nothing to sweep: give a RECIPE with --grid, or an ablation file")
+    if not path.exists():  # no such file here: a shipped recipe's name (ablations/masking)?
+        path = find_shipped(path) or path
     if ablation is None and "variants" not in read_toml(path):
         if not grid and not seeds:
             raise UserError(f"{path} is a recipe: give --grid key=v1,v2 and/or --seeds 0,1 "

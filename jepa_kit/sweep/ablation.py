@@ -1,7 +1,7 @@
 """Ablation files: a base recipe and named variants, each a table of dotted-key overrides.
 
 ```toml
-base = "../quickstart.toml"      # relative to this file
+base = "../quickstart.toml"      # relative to this file, else a shipped recipe's name
 seeds = [0, 1]                   # optional; --seeds replaces it
 [set]                            # optional: applied before every variant, like --set
 "train.epochs" = 2
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from jepa_kit.recipe import RecipeError, flatten, read_toml
+from jepa_kit.shipped_recipes import find_shipped
 from jepa_kit.sweep.plan import (
     SweepError,
     SweepPlan,
@@ -57,6 +58,8 @@ def load_ablation(path: Path, seeds: Sequence[int] | None = None,
         raise SweepError(f"{path}: base: expected the base recipe's path, e.g. "
                          f"base = \"../quickstart.toml\", got {base!r}")
     base_path = path.parent / base
+    if not base_path.exists():  # no file of that name beside it: a shipped recipe's name?
+        base_path = find_shipped(base) or base_path
     if not base_path.is_file():
         raise SweepError(f"{path}: base: {base_path} does not exist")
     file_seeds = data.get("seeds")
