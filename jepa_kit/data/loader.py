@@ -22,34 +22,19 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from jepa_kit.data.seeds import AUGMENT_TAG, MASK_TAG, seeded
+from jepa_kit.data.seeds import mix_seed as mix_seed  # re-exported: imported from here
 from jepa_kit.data.workers import WorkerInit
 from jepa_kit.maskers.base import Masker, Masks
 
-_MASK64 = (1 << 64) - 1
-# Domain tags keep the augmentation and mask seed streams apart for equal integer tuples.
-_AUGMENT_TAG = 0xA06
-_MASK_TAG = 0x3A5C
+# The seed streams (kept importable here: plug-ins and tools read them from the loader).
+_AUGMENT_TAG, _MASK_TAG, _seeded = AUGMENT_TAG, MASK_TAG, seeded
 
 
 #: One loaded sample: its views, label, global step, epoch, skipped-file count and names.
 Sample = tuple[list[torch.Tensor], int, int, int, int, tuple[str, ...]]
 #: The file in a run folder that lists the unreadable images ``data.skip_corrupt`` replaced.
 SKIPPED_FILES = "skipped_files.txt"
-
-
-def mix_seed(*values: int) -> int:
-    """A 64-bit seed from integers (splitmix64 folded over ``values``); cheap and stable."""
-    state = 0x9E3779B97F4A7C15
-    for value in values:
-        state = ((state ^ (value & _MASK64)) + 0x9E3779B97F4A7C15) & _MASK64
-        state = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-        state = ((state ^ (state >> 27)) * 0x94D049BB133111EB) & _MASK64
-        state ^= state >> 31
-    return state
-
-
-def _seeded(*values: int) -> torch.Generator:
-    return torch.Generator().manual_seed(mix_seed(*values))
 
 
 @dataclass

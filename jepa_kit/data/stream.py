@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from jepa_kit.data.image_folder import MAX_CONSECUTIVE_SKIPS, DataError
-from jepa_kit.data.loader import _AUGMENT_TAG, _seeded, mix_seed
+from jepa_kit.data.seeds import AUGMENT_TAG, mix_seed, seeded
 from jepa_kit.data.shards import Manifest, decode, iter_shard
 from jepa_kit.errors import UserError
 
@@ -289,5 +289,5 @@ class StreamBatches(torch.utils.data.IterableDataset):
         if found is None:  # cannot happen when the manifest is right: counts are checked
             raise UserError(f"a stream of rank {self.rank} ended early; check the manifest")
         index, image, label, names = found
-        views = self.views(image, _seeded(_AUGMENT_TAG, self.seed, self.epoch, index))
+        views = self.views(image, seeded(AUGMENT_TAG, self.seed, self.epoch, index))
         return views, label, step, self.epoch, len(names), names

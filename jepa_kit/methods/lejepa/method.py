@@ -20,7 +20,8 @@ from torch import nn
 
 from jepa_kit.build import build_encoder, build_projector, build_views
 from jepa_kit.config import ComponentConfig
-from jepa_kit.data.loader import Batch, mix_seed
+from jepa_kit.data.loader import Batch
+from jepa_kit.data.seeds import mix_seed
 from jepa_kit.methods.base import Method, MethodConfig, StepOutput, autocast, check_networks
 from jepa_kit.methods.checks import check_output
 from jepa_kit.ops.sigreg import lejepa_loss, random_slices, rank_mean
