@@ -14,73 +14,26 @@ A streamed dataset (tar shards) gets a loader of its own with the same use and t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from jepa_kit.data.batch import Batch as Batch  # re-exported: methods import it from here
+from jepa_kit.data.batch import Collator as Collator
+from jepa_kit.data.batch import Sample as Sample
 from jepa_kit.data.seeds import AUGMENT_TAG, MASK_TAG, seeded
 from jepa_kit.data.seeds import mix_seed as mix_seed  # re-exported: imported from here
 from jepa_kit.data.workers import WorkerInit
-from jepa_kit.maskers.base import Masker, Masks
 
 # The seed streams (kept importable here: plug-ins and tools read them from the loader).
 _AUGMENT_TAG, _MASK_TAG, _seeded = AUGMENT_TAG, MASK_TAG, seeded
 
 
-#: One loaded sample: its views, label, global step, epoch, skipped-file count and names.
-Sample = tuple[list[torch.Tensor], int, int, int, int, tuple[str, ...]]
 #: The file in a run folder that lists the unreadable images ``data.skip_corrupt`` replaced.
 SKIPPED_FILES = "skipped_files.txt"
-
-
-@dataclass
-class Batch:
-    """One pre-training batch.
-
-    ``views`` holds one float tensor (B, 3, s, s) per view the method's views transform makes
-    (I-JEPA: one; multi-crop: globals then locals); ``labels`` (B,) int64 (-1 when
-    unlabelled); ``masks`` the batch's patch indices when the method samples masks, else None;
-    the global batch counter ``step`` and the ``epoch``. ``skipped`` counts unreadable files
-    that were replaced while loading this batch (``data.skip_corrupt``) and ``skipped_files``
-    names them, in sample order (a file replaced twice is named twice)."""
-
-    views: list[torch.Tensor]
-    labels: torch.Tensor
-    masks: Masks | None
-    step: int
-    epoch: int
-    skipped: int = 0
-    skipped_files: tuple[str, ...] = ()
-
-    @property
-    def images(self) -> torch.Tensor:
-        """The first view (B, 3, S, S): I-JEPA's only one, a multi-crop's first global."""
-        return self.views[0]
-
-    def _map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
-        masks = self.masks
-        if masks is not None:
-            # Every tensor field of the masks, so a Masks subclass with extra fields moves too.
-            parts = {f.name: getattr(masks, f.name) for f in fields(masks)}
-            masks = type(masks)(
-                **{k: fn(v) if isinstance(v, torch.Tensor) else v for k, v in parts.items()}
-            )
-        return Batch([fn(v) for v in self.views], fn(self.labels), masks, self.step, self.epoch,
-                     self.skipped, self.skipped_files)
-
-    def pin_memory(self) -> Batch:
-        """Called by the DataLoader's pin-memory thread (``pin_memory=True``)."""
-        return self._map(lambda t: t.pin_memory())
-
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
-        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
 
 
 def batches_per_epoch(
@@ -194,38 +147,6 @@ class AugmentedSamples(torch.utils.data.Dataset):
         names = tuple(getattr(self.dataset, "last_skipped", ())) if skipped else ()
         views = self.transform(image, generator)
         return views, label, step, epoch, skipped, names
-
-
-class Collator:
-    """Stacks samples view by view and, given a masker, samples the batch's masks.
-
-    Runs in the loader workers. The masks are drawn from a generator seeded by
-    ``(seed, global step, rank)``, so they do not depend on the number of workers or which
-    one built the batch. Methods that need another batch subclass it (``Method.collator``).
-    """
-
-    def __init__(self, masker: Masker | None, seed: int, rank: int = 0) -> None:
-        self.masker = masker
-        self.seed = seed
-        self.rank = rank
-
-    def __call__(self, samples: Sequence[Sample]) -> Batch:
-        views, labels, steps, epochs, skipped, names = zip(*samples, strict=True)
-        step, epoch = steps[0], epochs[0]
-        assert all(s == step for s in steps), "a batch mixes global steps"
-        masks = None
-        if self.masker is not None:
-            generator = _seeded(_MASK_TAG, self.seed, step, self.rank)
-            masks = self.masker.sample(len(samples), step=step, generator=generator)
-        return Batch(
-            views=[torch.stack(same) for same in zip(*views, strict=True)],
-            labels=torch.tensor(labels, dtype=torch.int64),
-            masks=masks,
-            step=step,
-            epoch=epoch,
-            skipped=sum(skipped),
-            skipped_files=tuple(name for some in names for name in some),
-        )
 
 
 def write_skipped_files(run_dir: Path, names: Iterable[str]) -> Path:
