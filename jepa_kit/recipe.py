@@ -57,6 +57,7 @@ COMPONENT_SECTIONS: dict[str, str] = {kind: kind for kind in GROUPS} | {"data": 
 COMPONENT_SECTIONS.pop("dataset")
 COMPONENT_SECTIONS.pop("regularizer")  # a list, ``[[regularizers]]``, not one section
 COMPONENT_SECTIONS.pop("eval_protocol")  # named in eval.protocols, not a section of its own
+COMPONENT_SECTIONS.pop("logger")  # a list, ``[[loggers]]``
 #: The component the engine's own sections get when they name none.
 ENGINE_DEFAULTS: dict[str, str] = {"method": "ijepa", "data": "synthetic"}
 #: Augmentation settings that lived in ``[data]`` before views were a component.
@@ -318,6 +319,11 @@ def _recipe_model(method: str, signature: tuple[tuple[int, tuple[str, ...]], ...
         list[_component_union("regularizer")],  # type: ignore[misc]
         Field(default_factory=list, description="Terms added to the method's loss, each "
               "reading one of the method's embeddings (`on`); none by default."))
+    fields["loggers"] = (
+        list[_component_union("logger")],  # type: ignore[misc]
+        Field(default_factory=list, description="Where the run's records go besides "
+              "metrics.jsonl (always written): trackers and files, one of each kind; none "
+              "by default."))
     return create_model("Recipe", __base__=RecipeBase, **fields)
 
 
@@ -596,19 +602,21 @@ def _check_kinds(data: dict[str, Any]) -> list[tuple[str, str]]:
             reg.load(name)
         except ValueError as exc:
             problems.append((f"{section}.kind", str(exc)))
-    return problems + _check_regularizer_kinds(data.get("regularizers", []))
+    return problems + _check_regularizer_kinds(data.get("regularizers", [])) + \
+        _check_regularizer_kinds(data.get("loggers", []), "loggers", "logger")
 
 
-def _check_regularizer_kinds(entries: Any) -> list[tuple[str, str]]:
+def _check_regularizer_kinds(entries: Any, section: str = "regularizers",
+                             kind: str = "regularizer") -> list[tuple[str, str]]:
     if not isinstance(entries, list):
-        return [("regularizers", f"expected a list of [[regularizers]] tables, got {entries!r}")]
+        return [(section, f"expected a list of [[{section}]] tables, got {entries!r}")]
     problems: list[tuple[str, str]] = []
-    reg = registry("regularizer")
+    reg = registry(kind)
     for i, body in enumerate(entries):
         if not isinstance(body, dict):
-            problems.append((f"regularizers[{i}]", f"expected a table, got {body!r}"))
+            problems.append((f"{section}[{i}]", f"expected a table, got {body!r}"))
         elif not isinstance(body.get("kind"), str) or body["kind"] not in reg.names():
-            problems.append((f"regularizers[{i}].kind", reg.unknown_message(str(body.get("kind")))))
+            problems.append((f"{section}[{i}].kind", reg.unknown_message(str(body.get("kind")))))
     return problems
 
 
@@ -619,13 +627,13 @@ def _dotted(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
         section = data.get(parts[0])
         if isinstance(section, dict) and section.get("kind") == parts[1]:
             parts.pop(1)
-    if len(parts) >= 2 and parts[0] == "regularizers" and parts[1].isdigit():
+    if len(parts) >= 2 and parts[0] in ("regularizers", "loggers") and parts[1].isdigit():
         # regularizers[i], as a TOML reader counts [[regularizers]] tables, without the tag.
-        entries = data.get("regularizers")
+        entries = data.get(parts[0])
         i = int(parts[1])
         tagged = isinstance(entries, list) and i < len(entries) and len(parts) >= 3 and \
             isinstance(entries[i], dict) and entries[i].get("kind") == parts[2]
-        head = f"regularizers[{i}]"
+        head = f"{parts[0]}[{i}]"
         return ".".join([head, *parts[3 if tagged else 2:]])
     return ".".join(parts)
 

@@ -33,6 +33,7 @@ GROUPS: dict[str, str] = {
     "projector": "jepa_kit.projectors",
     "regularizer": "jepa_kit.regularizers",
     "eval_protocol": "jepa_kit.eval_protocols",
+    "logger": "jepa_kit.loggers",
 }
 
 #: The distribution that ships the built-ins.
@@ -79,6 +80,7 @@ def _base_class(kind: str) -> type:
     from jepa_kit.data.base import Dataset
     from jepa_kit.encoders.base import Encoder
     from jepa_kit.eval.protocols.base import Protocol
+    from jepa_kit.loggers.base import Logger
     from jepa_kit.losses.base import Loss
     from jepa_kit.maskers.base import Masker
     from jepa_kit.methods.base import Method
@@ -100,6 +102,7 @@ def _base_class(kind: str) -> type:
         "projector": Projector,
         "regularizer": Regularizer,
         "eval_protocol": Protocol,
+        "logger": Logger,
     }[kind]
 
 

@@ -57,9 +57,9 @@ class Loggers:
                                   f"this entry adds nothing", LoggerWarning, stacklevel=2)
                     continue
                 if config.kind in seen:
-                    raise UserError(f"{key}.kind: a second {config.kind!r} logger (the first "
-                                    f"is loggers[{seen[config.kind]}]); a run keeps one of "
-                                    f"each kind")
+                    raise LoggerSetupError(
+                        f"{key}.kind: a second {config.kind!r} logger (the first is "
+                        f"loggers[{seen[config.kind]}]); a run keeps one of each kind")
                 seen[config.kind] = i
                 logger = registry("logger").load(config.kind)(config)
                 own = RunInfo(**{**vars(run), "state": saved.get(config.kind, {})})

@@ -21,6 +21,8 @@ from jepa_kit.errors import UserError
 LOCK_NAME = ".jepa-kit.lock"
 #: Files whose presence makes a folder a jepa-kit run.
 RUN_MARKERS = ("metrics.jsonl", "run.json", "recipe.toml")
+#: What the built-in loggers write into a run folder (a refused set-up may leave them).
+LOGGER_FILES = ("loggers.json", "wandb", "tensorboard", "metrics.csv")
 
 
 def holds_run(directory: Path) -> bool:
@@ -30,7 +32,8 @@ def holds_run(directory: Path) -> bool:
 
 
 def _is_run_file(path: Path) -> bool:
-    return path.name in (*RUN_MARKERS, LOCK_NAME, "checkpoints", "finished.json") or \
+    return path.name in (*RUN_MARKERS, LOCK_NAME, "checkpoints", "finished.json",
+                         *LOGGER_FILES) or \
         path.name.startswith("eval_") or path.name == "skipped_files.txt"
 
 

@@ -1,6 +1,7 @@
 """``metrics.jsonl``: one JSON object per logged step (and per periodic evaluation).
 
-TensorBoard scalars are written too when the optional ``tensorboard`` extra is installed.
+The ``jsonl`` logger (``jepa_kit.loggers.jsonl``) writes it through ``MetricsLog``, in every
+run; the other loggers (TensorBoard, CSV, trackers) are listed in the recipe.
 
 A run killed while appending leaves a torn last line: readers drop it with a warning naming
 the file and line, and a resumed run rewrites the file without it (atomically, so a kill during
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,28 +37,13 @@ class MetricsLog:
                 text = "".join(line + "\n" for line in kept)
                 atomic_write(path, lambda handle: handle.write(text))
         self._handle = path.open("a", encoding="utf-8")
-        self._tb = _tensorboard_writer(path.parent)
 
-    def write(self, row: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(row, allow_nan=True) + "\n")
+    def write(self, row: Mapping[str, Any]) -> None:
+        self._handle.write(json.dumps(dict(row), allow_nan=True) + "\n")
         self._handle.flush()
-        if self._tb is not None:
-            for key, value in row.items():
-                if isinstance(value, (int, float)) and key != "step":
-                    self._tb.add_scalar(key, value, row["step"])
 
     def close(self) -> None:
         self._handle.close()
-        if self._tb is not None:
-            self._tb.close()
-
-
-def _tensorboard_writer(directory: Path) -> Any:
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except (ImportError, ModuleNotFoundError):
-        return None
-    return SummaryWriter(log_dir=str(directory / "tensorboard"))
 
 
 def _read_lines(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], bool]:

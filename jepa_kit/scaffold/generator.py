@@ -51,6 +51,7 @@ KINDS: dict[str, KindInfo] = {
     "projector": KindInfo("Projector", "projector", "check_projector"),
     "regularizer": KindInfo("Regularizer", "regularizer", "check_regularizer"),
     "eval_protocol": KindInfo("Protocol", "evaluation protocol", "check_eval_protocol"),
+    "logger": KindInfo("Logger", "logger", "check_logger"),
 }
 assert set(KINDS) == set(GROUPS), "every registry kind needs a template"
 
@@ -123,6 +124,8 @@ def usage(name: str, kind: str, section: str, template: str | None = None) -> st
     if kind == "regularizer":
         return (f'[[regularizers]]\nkind = "{name}"\nweight = 0.1\n'
                 f'on = "pooled_context"  # one of the method\'s embeddings\n')
+    if kind == "logger":
+        return f'[[loggers]]\nkind = "{name}"\n'
     if kind == "eval_protocol":  # not a recipe section: a command and a compare column
         return (f"# jepa-kit eval {name} runs/NAME/checkpoints/step_*.pt\n"
                 f"# jepa-kit compare runs/NAME --eval {name}\n")
@@ -143,6 +146,8 @@ def _template_file(kind: str, template: str | None) -> str:
 def _selector(name: str, kind: str, section: str) -> str:
     if kind == "regularizer":
         return f'[[regularizers]] kind = "{name}"'
+    if kind == "logger":
+        return f'[[loggers]] kind = "{name}"'
     if kind == "eval_protocol":
         return f"jepa-kit eval {name}"
     return f'{section}.kind = "{name}"'
@@ -151,6 +156,8 @@ def _selector(name: str, kind: str, section: str) -> str:
 def _set_example(name: str, kind: str, section: str) -> str:
     if kind == "regularizer":
         return f"'regularizers=[{{kind=\"{name}\", weight=0.1, on=\"pooled_context\"}}]'"
+    if kind == "logger":
+        return f"'loggers=[{{kind=\"{name}\"}}]'"
     if kind == "eval_protocol":
         return f"eval.protocols='[\"knn\", \"{name}\"]'"
     return f"{section}.kind={name}"
@@ -159,7 +166,8 @@ def _set_example(name: str, kind: str, section: str) -> str:
 def template_values(name: str, kind: str, template: str | None = None) -> dict[str, str]:
     package = f"jepa_kit_{name}"
     # Kinds a recipe lists rather than one section each: their recipe key.
-    listed = {"regularizer": "regularizers", "eval_protocol": "eval.protocols"}
+    listed = {"regularizer": "regularizers", "eval_protocol": "eval.protocols",
+              "logger": "loggers"}
     section = listed.get(kind) or next(s for s, k in COMPONENT_SECTIONS.items() if k == kind)
     return {
         "name": name,

@@ -4,7 +4,8 @@ Each variant gets ``<sweep_dir>/<variant>[-seed<N>]``. A variant whose directory
 ``finished.json`` next to the same resolved ``recipe.toml`` is skipped; one that holds an
 unfinished run (checkpoints or metrics, no finished record) is resumed from its newest valid
 checkpoint, which the trainer makes bit-exact on CPU. So re-running an interrupted sweep
-finishes it without repeating work.
+finishes it without repeating work. The recipe's loggers see each run tagged with the sweep,
+its variant and its seed (``variant_tags``), so a tracker groups a variant's seeds.
 """
 
 from __future__ import annotations
@@ -56,6 +57,15 @@ def check_run_dirs(plan: SweepPlan, sweep_dir: Path, recipes: dict[str, Any]) ->
     if clashes:
         raise SweepError(f"{sweep_dir} holds runs of other recipes; choose another --output-dir "
                          "or delete them (nothing was run)\n  " + "\n  ".join(clashes))
+
+
+def variant_tags(plan: SweepPlan, variant: Variant) -> dict[str, str]:
+    """What a tracker groups a sweep's runs by: the sweep, the variant across its seeds (W&B's
+    group) and the seed."""
+    tags = {"sweep": plan.name, "variant": variant.group}
+    if variant.seed is not None:
+        tags["seed"] = str(variant.seed)
+    return tags
 
 
 def _entry(plan: SweepPlan, variant: Variant, status: str) -> dict[str, Any]:
@@ -121,7 +131,8 @@ def run_sweep(plan: SweepPlan, sweep_dir: Path, *, device: str | None = None,
         mark(variant.name, "running")
         tic = time.perf_counter()
         try:
-            train(recipe, output_dir=run_dir, resume=resume, device=device, quiet=quiet)
+            train(recipe, output_dir=run_dir, resume=resume, device=device, quiet=quiet,
+                  tags=variant_tags(plan, variant))
         except RunStopped as exc:
             # A diverging or collapsing variant is a result of the ablation, not a reason to
             # stop the rest.

@@ -19,6 +19,7 @@ from __future__ import annotations
 from jepa_kit.testing.base import check_config, expect
 from jepa_kit.testing.datasets import check_dataset
 from jepa_kit.testing.eval_protocols import check_eval_protocol
+from jepa_kit.testing.loggers import check_logger
 from jepa_kit.testing.maskers import check_masker, check_masks
 from jepa_kit.testing.methods import check_method, check_projector, check_views
 from jepa_kit.testing.models import check_encoder, check_loss, check_predictor
@@ -38,6 +39,7 @@ __all__ = [
     "check_dataset",
     "check_encoder",
     "check_eval_protocol",
+    "check_logger",
     "check_loss",
     "check_masker",
     "check_masks",

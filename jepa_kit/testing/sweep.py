@@ -23,6 +23,7 @@ from jepa_kit.registry import GROUPS, RegistryError, registry
 from jepa_kit.testing.base import ConfigLike, built, expect, to_config
 from jepa_kit.testing.datasets import check_dataset
 from jepa_kit.testing.eval_protocols import check_eval_protocol
+from jepa_kit.testing.loggers import check_logger
 from jepa_kit.testing.maskers import check_masker
 from jepa_kit.testing.methods import check_method, check_projector, check_views
 from jepa_kit.testing.models import check_encoder, check_loss, check_predictor
@@ -77,6 +78,13 @@ def tiny_video_folder() -> Mapping[str, Any]:
             "num_workers": 0}
 
 
+def _scratch(prefix: str) -> str:
+    """A temporary folder removed when the process ends."""
+    root = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
 #: (kind, name) -> small options for components too heavy (or too demanding) at their defaults.
 SMALL_CONFIGS: dict[tuple[str, str], SmallConfig] = {
     ("encoder", "vit"): {"size": "tiny", "embed_dim": 48, "depth": 1, "num_heads": 2,
@@ -102,6 +110,9 @@ SMALL_CONFIGS: dict[tuple[str, str], SmallConfig] = {
     ("regularizer", "sigreg"): {"num_slices": 16},
     # The paper's 20 full-batch steps at lr 1e-3 do not fit 32 images; mini-batches do.
     ("eval_protocol", "attentive"): {"batch_size": 4, "lrs": (3e-2,), "epochs": 50},
+    # Trackers without a network: W&B offline, MLflow into a file store of its own.
+    ("logger", "wandb"): {"mode": "offline"},
+    ("logger", "mlflow"): lambda: {"uri": _scratch("jepa-kit-mlruns-")},
 }
 
 #: method -> options of its slot sections in the method check (V-JEPA: the video encoder
@@ -188,6 +199,8 @@ def _dispatch(kind: str, name: str, cls: type, config: ConfigLike,
         check_regularizer(cls, config, name=name)
     elif kind == "eval_protocol":
         check_eval_protocol(cls, config, name=name)
+    elif kind == "logger":
+        check_logger(cls, config, name=name)
     else:  # pragma: no cover - GROUPS and this dispatch change together
         raise AssertionError(f"no conformance check for kind {kind!r}")
 

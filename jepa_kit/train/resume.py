@@ -20,7 +20,8 @@ from jepa_kit.recipe import flatten
 HARMLESS = ("train.max_steps", "train.log_every", "train.checkpoint_every", "train.keep_last",
             "train.device", "data.num_workers", "run.name", "run.output_dir", "eval.",
             "train.max_bad_steps", "train.init_from", "train.checkpoint_format",
-            "train.async_checkpoint", "train.stop_on_collapse", "distributed.", "expect.")
+            "train.async_checkpoint", "train.stop_on_collapse", "distributed.", "expect.",
+            "loggers")
 
 
 def recipe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:

@@ -38,6 +38,8 @@ from jepa_kit.data.loader import (
 )
 from jepa_kit.errors import UserError
 from jepa_kit.eval.monitors import CollapseMonitor
+from jepa_kit.loggers.hub import Loggers
+from jepa_kit.loggers.session import open_run_loggers
 from jepa_kit.methods.base import StepOutput
 from jepa_kit.optim.adamw import OptimSchedule, build_adamw
 from jepa_kit.optim.schedules import ScheduleLengths
@@ -45,7 +47,6 @@ from jepa_kit.recipe import RecipeBase, recipe_to_dict, recipe_to_toml
 from jepa_kit.registry import component_versions
 from jepa_kit.rundir.directory import RunLock, prepare_output_dir
 from jepa_kit.rundir.finished import clear_finished, write_finished
-from jepa_kit.rundir.metrics import MetricsLog
 from jepa_kit.target_updaters.retention import retention_warning
 from jepa_kit.train import distributed as D
 from jepa_kit.train.compile import compile_network
@@ -99,13 +100,15 @@ class Trainer:
 
     def __init__(self, recipe: RecipeBase, *, output_dir: Path | None = None, resume: bool = False,
                  device: str | None = None, quiet: bool = False, allow_nonempty: bool = False,
-                 allow_changes: bool = False) -> None:
+                 allow_changes: bool = False, tags: dict[str, str] | None = None) -> None:
         self.recipe = recipe
         self.out = Path(output_dir) if output_dir is not None else recipe.output_dir
         self.resume = resume
         self.allow_nonempty = allow_nonempty
         self.allow_changes = allow_changes
         self.lock: RunLock | None = None
+        self.tags = dict(tags or {})  # what a tracker groups runs by (a sweep's variant, seed)
+        self.loggers: Loggers | None = None
         self.checkpointer: Checkpointer | None = None
         self.device = resolve_device(device or recipe.train.device)
         self.dist = D.init_distributed(self.device.type)
@@ -225,6 +228,12 @@ class Trainer:
             if t.compile:
                 net = compile_network(net, static=self.method.static_shapes)
             self.nets[name] = net
+        if self.dist.is_main:  # a tracker that cannot start stops the run here, last in
+            # set-up (so nothing after it can leave an empty metrics.jsonl), never mid-run
+            self.loggers = open_run_loggers(
+                r, self.out, start_step=self.step, resumed=self.resumed_from is not None,
+                tags=self.tags, world_size=self.dist.world_size, device=str(self.device),
+                dataset=self.dataset)
 
     def _find_resume_point(self) -> tuple[Path, CheckpointRecord] | None:
         """The checkpoint to continue from, its recipe checked against this one."""
@@ -314,8 +323,7 @@ class Trainer:
 
     def run(self) -> RunResult:
         result = RunResult(self.out, self.step)
-        log = MetricsLog(self.out / "metrics.jsonl", resume_step=self.step) \
-            if self.dist.is_main else None
+        log = self.loggers
         previous = None  # finished.json as it was: kept when this start trains no step
         if self.dist.is_main:
             previous = clear_finished(self.out)
@@ -332,10 +340,17 @@ class Trainer:
                 self._loop(result, log, display, stop)
             assert self.checkpointer is not None
             self.checkpointer.wait()  # the last checkpoint is on disk before "finished"
+            status = "finished"
+        except StopRequested:
+            status = "stopped"
+            raise
+        except BaseException:
+            status = "failed"
+            raise
         finally:
             display.close()
             if log is not None:
-                log.close()
+                log.close(status)
         result.step = self.step
         elapsed = time.perf_counter() - wall
         if self.dist.is_main:
@@ -352,7 +367,7 @@ class Trainer:
         D.barrier(self.dist)
         return result
 
-    def _loop(self, result: RunResult, log: MetricsLog | None, display: ProgressDisplay,
+    def _loop(self, result: RunResult, log: Loggers | None, display: ProgressDisplay,
               stop: StopSignals) -> None:
         t = self.recipe.train
         while self.step < self.total_steps:
@@ -471,7 +486,7 @@ class Trainer:
         if self.monitor is not None and out.features is not None:
             self.monitor.observe(out.features)
 
-    def _maybe_evaluate(self, log: MetricsLog | None, display: ProgressDisplay) -> None:
+    def _maybe_evaluate(self, log: Loggers | None, display: ProgressDisplay) -> None:
         """``eval.protocols`` on frozen features every ``eval.every_epochs`` epochs, sharded
         over the ranks."""
         every = self.recipe.eval.every_epochs
@@ -515,6 +530,8 @@ class Trainer:
                 checkpointer.close()
             except UserError as exc:
                 warnings.warn(str(exc), stacklevel=2)
+        if self.loggers is not None:  # closed by run(); here when it never ran
+            self.loggers.close("failed")
         if self.lock is not None:
             self.lock.release()
             self.lock = None
@@ -526,7 +543,7 @@ class Trainer:
         if first >= 0:
             raise NonFiniteLossError(self._nonfinite_message(first, math.nan))
 
-    def _count_collapse(self, row: dict[str, Any], log: MetricsLog | None) -> None:
+    def _count_collapse(self, row: dict[str, Any], log: Loggers | None) -> None:
         """Count log steps in a row whose monitors report collapse (agreed by every rank, so
         all stop together); stop at ``train.stop_on_collapse``."""
         collapsed = torch.tensor([bool(row.get("collapse_warnings"))], device=self.device)
