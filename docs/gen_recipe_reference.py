@@ -224,6 +224,30 @@ def regularizers_section() -> list[str]:
     return out
 
 
+def loggers_section() -> list[str]:
+    reg = registry("logger")
+    loaded = reg.load_all()
+    out = [
+        "## `[[loggers]]`: logger components",
+        "",
+        f"Entry-point group `{GROUPS['logger']}`; a list of tables, none by default, each "
+        "sending the run's records (step metrics, evaluation results, images) somewhere "
+        "besides `metrics.jsonl`, which is always written; one of each kind "
+        "([Tracking runs](tracking.md)). "
+        f"Installed: {', '.join(f'`{n}`' for n in loaded)}.",
+        "",
+    ]
+    for name, cls in loaded.items():
+        entry = reg.entry(name)
+        out += [f'### `[[loggers]] kind = "{name}"`', "",
+                f"`{entry.value}`, from the distribution `{entry.distribution}`.", ""]
+        summary = docstring(cls)
+        if summary:
+            out += [summary, ""]
+        out += [*field_table(cls.Config, "loggers[i]"), ""]
+    return out
+
+
 def generate() -> str:
     lines = [HEADER]
     for section in ("run", "method", "data", "views", "encoder", "predictor", "masker",
@@ -234,6 +258,7 @@ def generate() -> str:
         else:
             lines += component_section(section, COMPONENT_SECTIONS[section])
     lines += regularizers_section()
+    lines += loggers_section()
     return "\n".join(lines).rstrip() + "\n"
 
 

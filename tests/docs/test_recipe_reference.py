@@ -43,6 +43,11 @@ def test_reference_lists_every_field_of_every_section() -> None:
                 assert f'`[[regularizers]] kind = "{name}"`' in text
                 for key in cls.Config.model_fields:
                     assert key == "kind" or f"`regularizers[i].{key}`" in text
+        elif section == "loggers":
+            for name, cls in registry("logger").load_all().items():
+                assert f'`[[loggers]] kind = "{name}"`' in text
+                for key in cls.Config.model_fields:
+                    assert key == "kind" or f"`loggers[i].{key}`" in text
         else:
             model = field.annotation
             if not hasattr(model, "model_fields"):  # an optional section: SECTION | None
