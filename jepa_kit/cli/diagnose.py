@@ -162,6 +162,16 @@ def diagnose(
     text = json.dumps(report, indent=2) + "\n"
     atomic_write(target / "diagnose.json", lambda handle: handle.write(text))
     _print(report, target, missing)
+    if checkpoint.parent.name == "checkpoints":  # a run's checkpoint: to the run's trackers
+        from PIL import Image
+
+        from jepa_kit.loggers.attach import log_to_run
+
+        ranks = report["representation"]
+        values = {f"diagnose_{k}": ranks[k] for k in ("rankme", "lidar", "feature_std")
+                  if isinstance(ranks.get(k), (int, float))}
+        images = {} if missing else {"diagnose/maps": Image.open(target / "diagnose.png")}
+        log_to_run(checkpoint.parent.parent, step=record.step, metrics=values, images=images)
 
 
 def _print(report: dict[str, Any], target: Path, missing: str | None) -> None:

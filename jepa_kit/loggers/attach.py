@@ -1,0 +1,61 @@
+"""Records made after a run (``jepa-kit diagnose``'s maps, an evaluation's scores) sent to
+the trackers of that run: the loggers of its resolved ``recipe.toml``, continuing the tracker
+runs whose ids its ``loggers.json`` keeps. ``metrics.jsonl`` is left alone (those commands
+write their own files beside it).
+
+Nothing here may fail the command that calls it: a run without loggers is skipped, and a
+tracker that cannot be reached is reported as a warning.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from jepa_kit.loggers.base import RunInfo
+from jepa_kit.loggers.hub import LoggerWarning, read_state
+from jepa_kit.loggers.provenance import run_params
+
+
+def log_to_run(run_dir: Path, *, step: int, metrics: Mapping[str, Any] | None = None,
+               images: Mapping[str, Image.Image] | None = None) -> list[str]:
+    """Send ``metrics`` (one row at ``step``) and ``images`` to the trackers of the run in
+    ``run_dir``; the kinds that took them (none when the run lists no loggers)."""
+    from jepa_kit.recipe import load_recipe, recipe_to_dict
+    from jepa_kit.registry import registry
+
+    recipe_file = Path(run_dir) / "recipe.toml"
+    if not recipe_file.is_file():
+        return []
+    try:
+        recipe = load_recipe(recipe_file)
+    except Exception as exc:
+        warnings.warn(f"{recipe_file}: its loggers were not reached ({exc})", LoggerWarning,
+                      stacklevel=2)
+        return []
+    state = read_state(run_dir)
+    done: list[str] = []
+    for i, config in enumerate(getattr(recipe, "loggers", [])):
+        if config.kind == "jsonl":
+            continue
+        logger = registry("logger").load(config.kind)(config)
+        info = RunInfo(run_dir=Path(run_dir), name=Path(run_dir).name,
+                       config=recipe_to_dict(recipe), params=run_params(1, "cpu"),
+                       state=state.get(config.kind, {}), resumed=True, start_step=step)
+        try:
+            logger.start(info)
+            if metrics:
+                logger.log_metrics({"step": step, **metrics})
+            for key, image in (images or {}).items():
+                if logger.takes_images:
+                    logger.log_image(key, image, step)
+            logger.finish("finished")
+            done.append(config.kind)
+        except Exception as exc:
+            warnings.warn(f"loggers[{i}] ({config.kind}) of {run_dir} did not take the "
+                          f"results: {type(exc).__name__}: {exc}", LoggerWarning, stacklevel=2)
+    return done
