@@ -33,6 +33,7 @@ GROUPS: dict[str, str] = {
     "projector": "jepa_kit.projectors",
     "regularizer": "jepa_kit.regularizers",
     "eval_protocol": "jepa_kit.eval_protocols",
+    "planner": "jepa_kit.planners",
     "logger": "jepa_kit.loggers",
 }
 
@@ -84,6 +85,7 @@ def _base_class(kind: str) -> type:
     from jepa_kit.losses.base import Loss
     from jepa_kit.maskers.base import Masker
     from jepa_kit.methods.base import Method
+    from jepa_kit.planners.base import Planner
     from jepa_kit.predictors.base import Predictor
     from jepa_kit.projectors.base import Projector
     from jepa_kit.regularizers.base import Regularizer
@@ -102,6 +104,7 @@ def _base_class(kind: str) -> type:
         "projector": Projector,
         "regularizer": Regularizer,
         "eval_protocol": Protocol,
+        "planner": Planner,
         "logger": Logger,
     }[kind]
 

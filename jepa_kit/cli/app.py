@@ -49,6 +49,9 @@ def _register_commands() -> None:
     from jepa_kit.cli import diagnose
 
     diagnose.register(app)
+    from jepa_kit.cli import plan
+
+    plan.register(app)
 
 
 _register_commands()

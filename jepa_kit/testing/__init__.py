@@ -31,9 +31,11 @@ from jepa_kit.testing.sweep import (
     small_config,
 )
 from jepa_kit.testing.updaters import check_target_updater
+from jepa_kit.testing.world_models import check_action_predictor, check_planner
 
 __all__ = [
     "SMALL_CONFIGS",
+    "check_action_predictor",
     "check_component",
     "check_config",
     "check_dataset",
@@ -44,6 +46,7 @@ __all__ = [
     "check_masker",
     "check_masks",
     "check_method",
+    "check_planner",
     "check_predictor",
     "check_projector",
     "check_regularizer",

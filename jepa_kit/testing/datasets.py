@@ -12,6 +12,9 @@ from jepa_kit.testing.base import ConfigLike, check_config, expect, label
 
 
 def _as_array(image: object, who: str, video: bool = False) -> np.ndarray:
+    frames = getattr(image, "frames", None)
+    if frames is not None:  # a trajectory (modality "trajectory"): its frames are a clip
+        image, video = frames, True
     if video:  # a dataset with modality "video" returns clips, uint8 (T, 3, H, W)
         expect(isinstance(image, torch.Tensor) and image.dtype == torch.uint8
                and image.dim() == 4 and image.shape[1] == 3,

@@ -70,6 +70,9 @@ def _recipe(cls: type, cfg: Any, sections: Mapping[str, Mapping[str, Any]] | Non
     views = raw.get("views", {}).get("kind")
     if views and getattr(registry("views").load(views), "modality", "image") == "video":
         raw["data"] = dict(_VIDEO_DATA)
+    data_kind = getattr(cls, "dataset_kind", None)  # a method that reads one kind of data
+    if data_kind is not None:
+        raw["data"] = {"kind": data_kind, **(small_config("dataset", data_kind) or {})}
     return built(lambda: validate_recipe(raw, f"<check_method {label(cls)}>"), who,
                  "validating its tiny recipe")
 

@@ -29,6 +29,7 @@ from jepa_kit.testing.methods import check_method, check_projector, check_views
 from jepa_kit.testing.models import check_encoder, check_loss, check_predictor
 from jepa_kit.testing.regularizers import check_regularizer
 from jepa_kit.testing.updaters import check_target_updater
+from jepa_kit.testing.world_models import check_action_predictor, check_planner
 
 #: Options of a small config, or a function returning them (run only when the case runs).
 SmallConfig = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
@@ -96,6 +97,11 @@ SMALL_CONFIGS: dict[tuple[str, str], SmallConfig] = {
                                "num_heads": 2, "patch_size": 8, "num_frames": 1},
     ("predictor", "vit_video_predictor"): {"embed_dim": 32, "depth": 1,
                                          "num_mask_tokens": 1},
+    ("predictor", "ac_predictor"): {"embed_dim": 32, "depth": 1, "num_heads": 2,
+                                    "action_dim": 2, "state_dim": 2},
+    ("dataset", "trajectories"): {"train_size": 8, "val_size": 4, "img_size": 32},
+    ("planner", "cem"): {"samples": 64, "elites": 8, "iterations": 4},
+    ("planner", "mppi"): {"samples": 64, "iterations": 12},
     ("masker", "multiblock"): {"min_keep": 4},
     ("dataset", "synthetic"): {"train_size": 8, "val_size": 4, "native_size": 16,
                                "img_size": 32, "num_workers": 0},
@@ -176,6 +182,8 @@ def _dispatch(kind: str, name: str, cls: type, config: ConfigLike,
         patch = _patch_size(cls, config)
         img = ENCODER_IMG_SIZE if ENCODER_IMG_SIZE % patch == 0 else 4 * patch
         check_encoder(cls, config, img_size=img, name=name)
+    elif kind == "predictor" and getattr(cls, "action_conditioned", False):
+        check_action_predictor(cls, config, name=name)
     elif kind == "predictor":
         check_predictor(cls, config, name=name)
     elif kind == "masker":
@@ -199,6 +207,8 @@ def _dispatch(kind: str, name: str, cls: type, config: ConfigLike,
         check_regularizer(cls, config, name=name)
     elif kind == "eval_protocol":
         check_eval_protocol(cls, config, name=name)
+    elif kind == "planner":
+        check_planner(cls, config, name=name)
     elif kind == "logger":
         check_logger(cls, config, name=name)
     else:  # pragma: no cover - GROUPS and this dispatch change together
