@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
@@ -106,24 +106,30 @@ class TrainResult:
 
 
 def pretrain(recipe: str | Path | RecipeBase, overrides: Overrides = None, *,
-          output_dir: str | Path | None = None, resume: bool = False, device: str | None = None,
-          progress: bool = True, allow_nonempty: bool = False,
-          allow_changes: bool = False) -> TrainResult:
+             output_dir: str | Path | None = None, resume: bool | Literal["auto"] = False,
+             device: str | None = None, progress: bool = True, allow_nonempty: bool = False,
+             allow_changes: bool = False) -> TrainResult:
     """Pre-train ``recipe`` (a path, a shipped recipe's name or a loaded recipe) in this
     process, as ``jepa-kit run`` does, and return where it went.
 
     ``output_dir`` defaults to the recipe's ``run.output_dir``; ``resume`` continues from its
-    newest checkpoint; ``progress=False`` prints nothing (in a notebook the progress lines
-    appear under the cell). A run that stops early (a non-finite loss, collapse) raises
-    ``jepa_kit.train.trainer.RunStopped`` with the reason.
+    newest checkpoint, ``resume="auto"`` does so when the folder already holds a run (a
+    notebook cell that can run again); ``progress=False`` prints nothing (in a notebook the
+    progress lines appear under the cell). A run that stops early (a non-finite loss,
+    collapse) raises ``jepa_kit.train.trainer.RunStopped`` with the reason.
     """
     from jepa_kit.checkpoint import latest_valid_checkpoint
+    from jepa_kit.rundir.directory import holds_run
     from jepa_kit.rundir.metrics import read_metrics
     from jepa_kit.train.trainer import train as run_trainer
 
     resolved = load_recipe(recipe, overrides)
-    result = run_trainer(resolved, output_dir=None if output_dir is None else Path(output_dir),
-                         resume=resume, device=device, quiet=not progress,
+    out = resolved.output_dir if output_dir is None else Path(output_dir)
+    if resume not in (True, False, "auto"):
+        raise UserError(f"resume={resume!r}: expected True, False or 'auto'")
+    result = run_trainer(resolved, output_dir=out,
+                         resume=holds_run(out) if resume == "auto" else bool(resume),
+                         device=device, quiet=not progress,
                          allow_nonempty=allow_nonempty, allow_changes=allow_changes)
     checkpoint = result.checkpoint
     if checkpoint is None:  # a resume with nothing left to train wrote none this time
