@@ -237,6 +237,10 @@ def evaluate(
                                         tags=tags)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2) + "\n")
+    if checkpoint.parent.name == "checkpoints" and not random_init:  # to the run's trackers
+        from jepa_kit.loggers.attach import evaluation_row, log_to_run
+
+        log_to_run(checkpoint.parent.parent, step=src.step, metrics=evaluation_row(name, result))
     return Evaluation(result, target, proto)
 
 

@@ -59,3 +59,21 @@ def log_to_run(run_dir: Path, *, step: int, metrics: Mapping[str, Any] | None = 
             warnings.warn(f"loggers[{i}] ({config.kind}) of {run_dir} did not take the "
                           f"results: {type(exc).__name__}: {exc}", LoggerWarning, stacklevel=2)
     return done
+
+
+def evaluation_row(protocol: str, result: Mapping[str, Any]) -> dict[str, float]:
+    """An evaluation result (``jepa_kit.evaluate``'s JSON) as tracker metrics:
+    ``eval_<protocol>_<metric>``, its random-init baseline as ``..._baseline`` and the top-1
+    gain over it as ``eval_<protocol>_top1_gain``, where the result has them."""
+    def numbers(values: Any) -> dict[str, float]:
+        return {k: float(v) for k, v in (values or {}).items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+    head = f"eval_{protocol}"
+    row = {f"{head}_{k}": v for k, v in numbers(result.get("metrics")).items()}
+    baseline = result.get("baseline") or {}
+    row.update({f"{head}_{k}_baseline": v for k, v in numbers(baseline.get("metrics")).items()})
+    gain = (result.get("gain") or {}).get("top1")
+    if isinstance(gain, (int, float)):
+        row[f"{head}_top1_gain"] = float(gain)
+    return row

@@ -4,6 +4,7 @@ packages' own formats; a resumed run continues the same tracker run; a sweep tag
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the baseline cache
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -61,7 +63,10 @@ def test_wandb_and_mlflow_hold_the_losses_of_metrics_jsonl_and_a_resume_continue
     config = runs[0]["config"]
     assert config["recipe"]["train"]["max_steps"] == 3
     assert config["jepa_kit_version"] == __import__("jepa_kit").__version__
-    assert config["git_commit"] == (source_commit() or "none")
+    # The checkout's commit (HEAD may move while the test runs, so its form is checked).
+    commit = config["git_commit"]
+    assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", commit) if source_commit() else \
+        commit == "none"
     assert runs[0]["group"] == "lr-high" and "seed=1" in runs[0]["tags"]
     # The mask preview went in as an image at step 0, once (not again on resume).
     previews = [h for r in runs for h in r["history"] if "masks/preview/_type" in h]
@@ -79,12 +84,32 @@ def test_wandb_and_mlflow_hold_the_losses_of_metrics_jsonl_and_a_resume_continue
     assert run.data.params["recipe.train.batch_size"] == "16"
     assert run.data.params["recipe.train.max_steps"] == "3"  # a param is written once ...
     assert "recipe.train.max_steps: 3 -> 5" in run.data.tags["resume_changes.step3"]  # ... and
-    assert run.data.params["git_commit"] == (source_commit() or "none")
+    assert run.data.params["git_commit"] == commit
     assert run.data.tags["variant"] == "lr-high" and run.data.tags["seed"] == "1"
     images = [a.path for a in client.list_artifacts(mlflow_id, "images")]
     assert any(p.startswith("images/masks/preview") or "masks" in p for p in images), images
     runs_in_store = client.search_runs([run.info.experiment_id])
     assert [r.info.run_id for r in runs_in_store] == [mlflow_id]
+
+    # `jepa-kit eval` of the run's checkpoint: its scores and their random-init baseline join
+    # the same tracker runs, at the checkpoint's step.
+    import jepa_kit
+
+    checkpoint = out / "checkpoints" / "step_00000005.pt"
+    scored = jepa_kit.evaluate(checkpoint, "knn", settings={"k": 5}, device="cpu",
+                               overrides=["data.val_size=64"])
+    assert scored is not None
+    result = scored.result
+    top1 = client.get_metric_history(mlflow_id, "eval_knn_top1")
+    assert [(m.step, m.value) for m in top1] == [(5, result["metrics"]["top1"])]
+    base = client.get_metric_history(mlflow_id, "eval_knn_top1_baseline")
+    assert [m.value for m in base] == [result["baseline"]["metrics"]["top1"]]
+    gain = client.get_metric_history(mlflow_id, "eval_knn_top1_gain")
+    assert [m.value for m in gain] == [pytest.approx(result["gain"]["top1"])]
+    third = sorted((out / "wandb").glob("offline-run-*"))[-1]
+    rows = read_run(next(third.glob("run-*.wandb")))["history"]
+    assert [(h["_step"], h["eval_knn_top1"]) for h in rows if "eval_knn_top1" in h] == \
+        [(5, result["metrics"]["top1"])]
 
 
 def test_a_sweep_tags_each_run_with_its_variant_and_seed(tmp_path: Path,
