@@ -125,8 +125,8 @@ class ACJEPA(Method):
         source = f"method.encoder_checkpoint={path!r}"
         try:
             record = read_checkpoint(path, map_location="cpu")
-        except FileNotFoundError:
-            raise UserError(f"{source}: no such checkpoint") from None
+        except (OSError, UserError) as exc:
+            raise UserError(f"{source}: {exc}") from None
         recipe = recipe_from_checkpoint(record, source)
         self.encoder_section = recipe.encoder
         self.encoder_img_size = recipe.img_size
