@@ -52,6 +52,7 @@ KINDS: dict[str, KindInfo] = {
     "regularizer": KindInfo("Regularizer", "regularizer", "check_regularizer"),
     "eval_protocol": KindInfo("Protocol", "evaluation protocol", "check_eval_protocol"),
     "logger": KindInfo("Logger", "logger", "check_logger"),
+    "planner": KindInfo("Planner", "planner", "check_planner"),
 }
 assert set(KINDS) == set(GROUPS), "every registry kind needs a template"
 
