@@ -76,8 +76,9 @@ method does not use. This page lists the components installed where it was gener
 jepa-kit's built-ins and the example plugins in `plugins/`; `jepa-kit plugins` lists what is
 installed on your machine.
 
-A recipe may start with `extends = "base.toml"` (a path relative to the recipe): the recipe is
-deep-merged onto its base.
+A recipe may start with `extends = "base.toml"` (a path relative to the recipe; where no such
+file is beside it, a shipped recipe's name such as `"quickstart"`): the recipe is deep-merged
+onto its base.
 """
 
 
