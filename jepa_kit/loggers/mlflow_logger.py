@@ -14,6 +14,7 @@ MLflow 3 keeps the file store in maintenance mode and refuses it unless
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from collections.abc import Mapping
@@ -33,6 +34,8 @@ from jepa_kit.loggers.base import (
 )
 from jepa_kit.recipe import flatten
 
+#: URI schemes of MLflow's database stores (SQLAlchemy: the full ``mlflow`` package).
+DATABASES = ("sqlite", "postgresql", "mysql", "mssql")
 #: MLflow's limits: a param value's length, and the entries of one ``log_batch``.
 MAX_PARAM_VALUE, BATCH = 6000, 100
 
@@ -76,6 +79,11 @@ class MLflowLogger(Logger):
             except OSError as exc:
                 raise LoggerSetupError(f"cannot write the file store {folder}: {exc}",
                                        "uri") from exc
+        scheme = urlparse(uri).scheme.split("+")[0] if uri else ""
+        if scheme in DATABASES and importlib.util.find_spec("sqlalchemy") is None:
+            raise LoggerSetupError(f"{uri!r} is a database store, which needs the full MLflow "
+                                   f"package (pip install mlflow); mlflow-skinny logs to a "
+                                   f"file: store or an http(s):// tracking server", "uri")
         try:
             self._client = client = MlflowClient(tracking_uri=uri)
             experiment = client.get_experiment_by_name(self.config.experiment)
