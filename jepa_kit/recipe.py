@@ -58,6 +58,8 @@ COMPONENT_SECTIONS.pop("dataset")
 COMPONENT_SECTIONS.pop("regularizer")  # a list, ``[[regularizers]]``, not one section
 COMPONENT_SECTIONS.pop("eval_protocol")  # named in eval.protocols, not a section of its own
 COMPONENT_SECTIONS.pop("logger")  # a list, ``[[loggers]]``
+COMPONENT_SECTIONS.pop("optimizer")  # optim.optimizer, a table inside [optim]
+COMPONENT_SECTIONS.pop("schedule")  # optim.lr_schedule and optim.wd_schedule
 #: The component the engine's own sections get when they name none.
 ENGINE_DEFAULTS: dict[str, str] = {"method": "ijepa", "data": "synthetic"}
 #: Augmentation settings that lived in ``[data]`` before views were a component.
@@ -131,11 +133,18 @@ class RunSection(Section):
 
 
 class OptimSection(Section):
-    """AdamW with warmup + cosine lr and cosine weight decay, as the reference (I-JEPA Sec. 5)."""
+    """The optimizer and its schedules: the values here, the components in three tables.
+
+    ``optimizer`` (default ``adamw``), ``lr_schedule`` and ``wd_schedule`` (default ``cosine``,
+    the reference's, I-JEPA Sec. 5) are components, each a table with a ``kind`` or just its
+    name: ``lr_schedule = "constant"`` swaps the shape of the lr in one line. ``betas`` and
+    ``eps`` written here (recipes before optimizers were components) are AdamW's and move into
+    ``optimizer``.
+    """
 
     start_lr: float = Field(2e-4, ge=0, description="Learning rate at the start of warmup.")
     lr: float = Field(1e-3, gt=0, description="Peak learning rate, reached after warmup.")
-    final_lr: float = Field(1e-6, ge=0, description="Learning rate at the end of the cosine.")
+    final_lr: float = Field(1e-6, ge=0, description="Learning rate at the end of the schedule.")
     warmup_epochs: float = Field(40, ge=0, description="Linear warmup length, in epochs.")
     weight_decay: float = Field(0.04, ge=0, description="Weight decay at the start.")
     final_weight_decay: float = Field(0.4, ge=0, description="Weight decay at the end.")
@@ -143,14 +152,60 @@ class OptimSection(Section):
         1.0, ge=1.0, le=10.0,
         description="Stretch schedules past the run (reference ipe_scale); 1.0 ends them on time.",
     )
-    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas, each in [0, 1).")
-    eps: float = Field(1e-8, gt=0, description="AdamW epsilon.")
 
-    @model_validator(mode="after")
-    def _check(self) -> OptimSection:
-        if not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"optim.betas must lie in [0, 1), got {self.betas}")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _components(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        values = dict(values)
+        for slot, (kind, default) in OPTIM_SLOTS.items():
+            body = values.get(slot, {})
+            body = {"kind": body} if isinstance(body, str) else body
+            if isinstance(body, dict):
+                body = {"kind": default, **body}
+                if slot == "optimizer":  # the pre-component keys, AdamW's
+                    body.update({k: values.pop(k) for k in LEGACY_ADAMW_KEYS if k in values})
+                reg = registry(kind)
+                if not isinstance(body["kind"], str) or body["kind"] not in reg.names():
+                    raise ValueError(f"optim.{slot}: {reg.unknown_message(str(body['kind']))}")
+            values[slot] = body
+        return values
+
+    @property
+    def betas(self) -> tuple[float, float] | None:
+        """The optimizer's betas (None for one without); ``optim.optimizer.betas``."""
+        return getattr(self.optimizer, "betas", None)  # type: ignore[attr-defined]
+
+    @property
+    def eps(self) -> float | None:
+        """The optimizer's epsilon (None for one without); ``optim.optimizer.eps``."""
+        return getattr(self.optimizer, "eps", None)  # type: ignore[attr-defined]
+
+
+#: ``[optim]`` component tables -> (component kind, default kind).
+OPTIM_SLOTS: dict[str, tuple[str, str]] = {
+    "optimizer": ("optimizer", "adamw"),
+    "lr_schedule": ("schedule", "cosine"),
+    "wd_schedule": ("schedule", "cosine"),
+}
+#: ``[optim]`` keys of recipes written before the optimizer was a component: AdamW's options.
+LEGACY_ADAMW_KEYS = ("betas", "eps")
+
+
+def _optim_section() -> type[OptimSection]:
+    """``[optim]`` with its component tables typed over the installed optimizers and schedules."""
+    what = {"optimizer": "The optimizer (adamw: AdamW, the reference's).",
+            "lr_schedule": "The learning rate's shape: start_lr -> lr over warmup_epochs, "
+                           "then to final_lr.",
+            "wd_schedule": "The weight decay's shape: weight_decay -> final_weight_decay over "
+                           "the run, no warmup."}
+    fields: dict[str, Any] = {}
+    for slot, (kind, default) in OPTIM_SLOTS.items():
+        factory = functools.partial(lambda k, d: registry(k).load(d).Config(), kind, default)
+        fields[slot] = (_component_union(kind), Field(default_factory=factory,
+                                                      description=what[slot]))
+    return create_model("OptimSection", __base__=OptimSection, **fields)
 
 
 class TrainSection(Section):
@@ -303,7 +358,7 @@ def _recipe_model(method: str, signature: tuple[tuple[int, tuple[str, ...]], ...
                   ) -> type[BaseModel]:
     fields: dict[str, Any] = {
         "run": (RunSection, Field(default_factory=RunSection)),
-        "optim": (OptimSection, Field(default_factory=OptimSection)),
+        "optim": (optim := _optim_section(), Field(default_factory=optim)),
         "train": (TrainSection, Field(default_factory=TrainSection)),
         "eval": (EvalSection, Field(default_factory=EvalSection)),
         "distributed": (DistributedSection, Field(default_factory=DistributedSection)),
@@ -627,6 +682,15 @@ def _dotted(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
         section = data.get(parts[0])
         if isinstance(section, dict) and section.get("kind") == parts[1]:
             parts.pop(1)
+    if len(parts) >= 3 and parts[0] == "optim" and parts[1] in OPTIM_SLOTS:
+        given = data.get("optim", {})
+        body = given.get(parts[1]) if isinstance(given, dict) else None
+        kind = body if isinstance(body, str) else (body or {}).get("kind")
+        if parts[2] == (kind or OPTIM_SLOTS[parts[1]][1]):
+            parts.pop(2)
+        if parts[1] == "optimizer" and len(parts) >= 3 and parts[2] in LEGACY_ADAMW_KEYS and \
+                isinstance(given, dict) and parts[2] in given:
+            parts.pop(1)  # written as optim.betas: reported there
     if len(parts) >= 2 and parts[0] in ("regularizers", "loggers") and parts[1].isdigit():
         # regularizers[i], as a TOML reader counts [[regularizers]] tables, without the tag.
         entries = data.get(parts[0])
@@ -673,11 +737,20 @@ def _closest_field(key: str, data: dict[str, Any]) -> str:
             fields = list(cls.Config.model_fields)
         except ValueError:
             return ""
+    elif section == "optim" and len(rest) >= 2 and rest[0] in OPTIM_SLOTS:
+        kind, default = OPTIM_SLOTS[rest[0]]
+        body = data.get("optim", {}).get(rest[0])
+        name = body if isinstance(body, str) else (body or {}).get("kind", default)
+        try:
+            fields = list(registry(kind).load(name).Config.model_fields)
+        except ValueError:
+            return ""
+        section = f"optim.{rest[0]}"
     else:
         annotation = recipe_model(data["method"]["kind"]).model_fields[section].annotation
         fields = list(getattr(annotation, "model_fields", {}))
     close = difflib.get_close_matches(rest[-1] if rest else "", fields, n=1)
-    hint = f"; valid keys: {', '.join(f for f in fields if f != 'kind')}"
+    hint = f"; valid keys: {', '.join(f for f in fields if f != 'kind') or '(none but kind)'}"
     return hint + (f". Did you mean {section}.{close[0]!r}?" if close else "")
 
 

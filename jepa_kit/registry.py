@@ -35,6 +35,8 @@ GROUPS: dict[str, str] = {
     "eval_protocol": "jepa_kit.eval_protocols",
     "planner": "jepa_kit.planners",
     "logger": "jepa_kit.loggers",
+    "optimizer": "jepa_kit.optimizers",
+    "schedule": "jepa_kit.schedules",
 }
 
 #: The distribution that ships the built-ins.
@@ -85,6 +87,7 @@ def _base_class(kind: str) -> type:
     from jepa_kit.losses.base import Loss
     from jepa_kit.maskers.base import Masker
     from jepa_kit.methods.base import Method
+    from jepa_kit.optim.base import Optimizer, Schedule
     from jepa_kit.planners.base import Planner
     from jepa_kit.predictors.base import Predictor
     from jepa_kit.projectors.base import Projector
@@ -106,6 +109,8 @@ def _base_class(kind: str) -> type:
         "eval_protocol": Protocol,
         "planner": Planner,
         "logger": Logger,
+        "optimizer": Optimizer,
+        "schedule": Schedule,
     }[kind]
 
 

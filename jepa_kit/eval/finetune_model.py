@@ -15,7 +15,6 @@ name (``blocks.N.``), which both built-in encoders (``vit``, ``timm``) use.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
@@ -23,6 +22,8 @@ import torch
 from torch import nn
 
 from jepa_kit.errors import UserError
+from jepa_kit.optim.schedules import warmup_cosine
+from jepa_kit.optim.stepper import set_values
 
 _BLOCK = re.compile(r"(?:^|\.)blocks\.(\d+)\.")
 #: Parameters that sit before the first block (layer 0 of the decay).
@@ -98,16 +99,12 @@ def param_groups(model: Classifier, *, weight_decay: float, layer_decay: float,
 
 def lr_at(step: int, *, steps_per_epoch: int, epochs: int, warmup_epochs: float,
           peak: float, floor: float) -> float:
-    """MAE's per-step schedule: linear warmup from 0, then half-cycle cosine to ``floor``."""
-    epoch = step / steps_per_epoch
-    if epoch < warmup_epochs:
-        return peak * epoch / warmup_epochs
-    span = max(epochs - warmup_epochs, 1e-12)
-    progress = min((epoch - warmup_epochs) / span, 1.0)
-    return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    """MAE's per-step schedule: linear warmup from 0, then half-cycle cosine to ``floor``,
+    over fractional epochs (step ``step`` is epoch ``step / steps_per_epoch``)."""
+    return warmup_cosine(step, warmup=warmup_epochs * steps_per_epoch,
+                         total=epochs * steps_per_epoch, start=0.0, peak=peak, final=floor)
 
 
 def apply_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     """Set every group's lr to ``lr x lr_scale``."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr * group.get("lr_scale", 1.0)
+    set_values(optimizer, lr, None)

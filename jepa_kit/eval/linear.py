@@ -23,33 +23,22 @@ all grid points share each mini-batch, ``jepa_kit.eval.probe``).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-if TYPE_CHECKING:
-    from jepa_kit.eval.probe import BatchSource
+from jepa_kit.eval.holdout import stratified_holdout
+from jepa_kit.eval.probe import BatchSource, ProbeOptim, search_and_fit
+from jepa_kit.optim.fit import Fitted, fit
+from jepa_kit.optim.schedules import warmup_cosine
+
+__all__ = ["augmented_linear_probe", "fit_linear", "linear_probe", "stratified_holdout"]
 
 DEFAULT_LRS: tuple[float, ...] = (1e-3, 1e-2, 1e-1)
 DEFAULT_WEIGHT_DECAYS: tuple[float, ...] = (0.0, 1e-4, 1e-2)
-
-
-def stratified_holdout(labels: torch.Tensor, fraction: float, seed: int
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(fit_idx, holdout_idx)``: ``round(fraction * n_c)`` images of every class ``c`` held
-    out (at least one when the class has two or more), chosen with a generator seeded ``seed``."""
-    g = torch.Generator().manual_seed(seed)
-    fit, held = [], []
-    for c in torch.unique(labels).tolist():
-        idx = (labels == c).nonzero().flatten()
-        idx = idx[torch.randperm(idx.numel(), generator=g)]
-        k = min(max(round(fraction * idx.numel()), 1 if idx.numel() > 1 else 0),
-                idx.numel() - 1)
-        held.append(idx[:k])
-        fit.append(idx[k:])
-    return torch.cat(fit).sort().values, torch.cat(held).sort().values
 
 
 def _standardiser(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,19 +72,20 @@ def fit_linear(x: torch.Tensor, y: torch.Tensor, num_classes: int, *, lr: float,
     else:
         raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {optimizer!r}")
     bs = n if batch_size is None else min(batch_size, n)
-    steps = epochs * math.ceil(n / bs)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+    steps = max(epochs * math.ceil(n / bs), 1)
     g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        order = torch.randperm(n, generator=g).to(x.device) if bs < n else None
-        for start in range(0, n, bs):
-            idx = order[start : start + bs] if order is not None else slice(None)
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            schedule.step()
-    return model.requires_grad_(False)
+
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for _ in range(epochs):
+            order = torch.randperm(n, generator=g).to(x.device) if bs < n else None
+            for start in range(0, n, bs):
+                idx = order[start : start + bs] if order is not None else slice(None)
+                yield x[idx], y[idx]
+
+    # Cosine from lr to 0 over the run, the weight decay constant (as built).
+    fit([Fitted(model, opt, lambda k: (warmup_cosine(k, warmup=0, total=steps, start=lr,
+                                                     peak=lr, final=0.0), None))], batches())
+    return model
 
 
 def linear_probe(
@@ -200,8 +190,6 @@ def augmented_linear_probe(
     The standardisation comes from the eval-view features of the training rows; AdamW with a
     cosine-decayed lr and a constant weight decay, as ``linear_probe``.
     """
-    from jepa_kit.eval.probe import ProbeOptim, search_and_fit
-
     if min(int(train_labels.min()), int(val_labels.min())) < 0:
         raise ValueError("labels must be >= 0 (-1 marks an unlabelled image)")
     x, y = train_feats.float(), train_labels.long().to(train_feats.device)

@@ -27,7 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jepa_kit.eval.linear import stratified_holdout
+from jepa_kit.eval.holdout import stratified_holdout
+from jepa_kit.optim.fit import Fitted, Values, fit
+from jepa_kit.optim.groups import param_groups
+from jepa_kit.optim.schedules import warmup_cosine
 
 #: ``batches(epoch, indices)`` -> (features, labels) mini-batches of those train rows.
 BatchSource = Callable[[int, torch.Tensor], Iterable[tuple[torch.Tensor, torch.Tensor]]]
@@ -61,29 +64,15 @@ class ProbeOptim:
 def schedule(opt: ProbeOptim, step: int, total: int, warmup: int) -> tuple[float, float]:
     """``(lr, wd)`` at 0-based ``step`` of ``total`` (V-JEPA's WarmupCosine / CosineWD)."""
     start = opt.lr if opt.start_lr is None else opt.start_lr
-    if step < warmup:
-        lr = start + (step + 1) / max(1, warmup) * (opt.lr - start)
-    else:
-        progress = (step + 1 - warmup) / max(1, total - warmup)
-        lr = opt.final_lr + (opt.lr - opt.final_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+    k = step + 1  # the value after the step's scheduler tick, as V-JEPA's
+    lr = warmup_cosine(k, warmup=warmup, total=total, start=start, peak=opt.lr,
+                       final=opt.final_lr)
     if opt.final_weight_decay is None:
         return lr, opt.weight_decay
-    progress = (step + 1) / max(1, total)
-    wd = opt.final_weight_decay + (opt.weight_decay - opt.final_weight_decay) * 0.5 * (
-        1 + math.cos(math.pi * progress))
-    return lr, wd
+    return lr, warmup_cosine(k, warmup=0, total=total, start=opt.weight_decay,
+                             peak=opt.weight_decay, final=opt.final_weight_decay)
 
 
-def param_groups(head: nn.Module) -> list[dict[str, Any]]:
-    """Decayed (matrices) and undecayed (biases, norms, 1-D) parameters of ``head``."""
-    decay, keep = [], []
-    for name, p in head.named_parameters():
-        (keep if p.ndim <= 1 or name.endswith("bias") else decay).append(p)
-    return [{"params": decay, "decay": True}, {"params": keep, "decay": False,
-                                                 "weight_decay": 0.0}]
-
-
-@torch.enable_grad()
 def fit_heads(heads: list[nn.Module], settings: list[ProbeOptim], batches: BatchSource,
               indices: torch.Tensor) -> list[nn.Module]:
     """Train every head with its settings on the same mini-batches of the train rows
@@ -95,28 +84,15 @@ def fit_heads(heads: list[nn.Module], settings: list[ProbeOptim], batches: Batch
             raise ValueError("heads trained together share epochs and batch_size")
     steps_per_epoch = math.ceil(indices.numel() / first.batch_size)
     total = first.epochs * steps_per_epoch
-    optimizers = [torch.optim.AdamW(param_groups(h), lr=s.lr)
-                  for h, s in zip(heads, settings, strict=True)]
-    for head in heads:
-        head.train()
-    step = 0
-    for epoch in range(first.epochs):
-        for x, y in batches(epoch, indices):
-            for head, opt, s in zip(heads, optimizers, settings, strict=True):
-                lr, wd = schedule(s, step, total, round(s.warmup_epochs * steps_per_epoch))
-                for group in opt.param_groups:
-                    group["lr"] = lr
-                    if group["decay"]:
-                        group["weight_decay"] = wd
-                loss = F.cross_entropy(head(x), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if s.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(head.parameters(), s.grad_clip)
-                opt.step()
-            step += 1
-    for head in heads:
-        head.eval().requires_grad_(False)
+
+    def values(s: ProbeOptim) -> Values:
+        warmup = round(s.warmup_epochs * steps_per_epoch)
+        return lambda step: schedule(s, step, total, warmup)
+
+    runs = [Fitted(h, torch.optim.AdamW(param_groups([h]), lr=s.lr), values(s), s.grad_clip)
+            for h, s in zip(heads, settings, strict=True)]
+    stream = (batch for epoch in range(first.epochs) for batch in batches(epoch, indices))
+    fit(runs, stream)
     return heads
 
 

@@ -149,6 +149,19 @@ class Method(ABC):
 
         return Collator(None, seed, rank)
 
+    def param_groups(self) -> list[dict[str, Any]]:
+        """The optimizer's parameter groups over the ``trainable`` networks' parameters.
+
+        torch group dicts; ``WD_exclude: True`` keeps a group out of the weight-decay
+        schedule, ``lr_scale`` multiplies its learning rate (``jepa_kit.optim.base``). The
+        default is the I-JEPA reference's split: every network's decayed tensors, then every
+        network's biases and 1-D tensors without decay. Override to give a head its own lr
+        or exempt more tensors; keep the order fixed (checkpoints store the groups in it).
+        """
+        from jepa_kit.optim.groups import param_groups
+
+        return param_groups([self.networks[name] for name in self.trainable])
+
     # -- engine helpers --------------------------------------------------------------------
     def to(self, device: torch.device | str) -> Method:
         for network in self.networks.values():

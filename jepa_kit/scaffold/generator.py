@@ -53,6 +53,8 @@ KINDS: dict[str, KindInfo] = {
     "eval_protocol": KindInfo("Protocol", "evaluation protocol", "check_eval_protocol"),
     "logger": KindInfo("Logger", "logger", "check_logger"),
     "planner": KindInfo("Planner", "planner", "check_planner"),
+    "optimizer": KindInfo("Optimizer", "optimizer", "check_optimizer"),
+    "schedule": KindInfo("Schedule", "schedule", "check_schedule"),
 }
 assert set(KINDS) == set(GROUPS), "every registry kind needs a template"
 
@@ -168,7 +170,8 @@ def template_values(name: str, kind: str, template: str | None = None) -> dict[s
     package = f"jepa_kit_{name}"
     # Kinds a recipe lists rather than one section each: their recipe key.
     listed = {"regularizer": "regularizers", "eval_protocol": "eval.protocols",
-              "logger": "loggers"}
+              "logger": "loggers", "optimizer": "optim.optimizer",
+              "schedule": "optim.lr_schedule"}
     section = listed.get(kind) or next(s for s, k in COMPONENT_SECTIONS.items() if k == kind)
     return {
         "name": name,

@@ -23,6 +23,7 @@ from jepa_kit.testing.loggers import check_logger
 from jepa_kit.testing.maskers import check_masker, check_masks
 from jepa_kit.testing.methods import check_method, check_projector, check_views
 from jepa_kit.testing.models import check_encoder, check_loss, check_predictor
+from jepa_kit.testing.optim import check_optimizer, check_schedule
 from jepa_kit.testing.regularizers import check_regularizer
 from jepa_kit.testing.sweep import (
     SMALL_CONFIGS,
@@ -46,10 +47,12 @@ __all__ = [
     "check_masker",
     "check_masks",
     "check_method",
+    "check_optimizer",
     "check_planner",
     "check_predictor",
     "check_projector",
     "check_regularizer",
+    "check_schedule",
     "check_target_updater",
     "check_views",
     "conformance_cases",

@@ -27,6 +27,7 @@ from jepa_kit.testing.loggers import check_logger
 from jepa_kit.testing.maskers import check_masker
 from jepa_kit.testing.methods import check_method, check_projector, check_views
 from jepa_kit.testing.models import check_encoder, check_loss, check_predictor
+from jepa_kit.testing.optim import check_optimizer, check_schedule
 from jepa_kit.testing.regularizers import check_regularizer
 from jepa_kit.testing.updaters import check_target_updater
 from jepa_kit.testing.world_models import check_action_predictor, check_planner
@@ -211,6 +212,10 @@ def _dispatch(kind: str, name: str, cls: type, config: ConfigLike,
         check_planner(cls, config, name=name)
     elif kind == "logger":
         check_logger(cls, config, name=name)
+    elif kind == "optimizer":
+        check_optimizer(cls, config, name=name)
+    elif kind == "schedule":
+        check_schedule(cls, config, name=name)
     else:  # pragma: no cover - GROUPS and this dispatch change together
         raise AssertionError(f"no conformance check for kind {kind!r}")
 

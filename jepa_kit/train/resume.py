@@ -24,6 +24,22 @@ HARMLESS = ("train.max_steps", "train.log_every", "train.checkpoint_every", "tra
             "loggers")
 
 
+def _as_validated(recipe: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A saved recipe as validating it today writes it: keys added since then get their
+    defaults and moved keys (``optim.betas`` -> ``optim.optimizer.betas``) their new place, so
+    only real changes are reported. A recipe that no longer validates is compared as saved."""
+    import warnings
+
+    from jepa_kit.recipe import recipe_to_dict, validate_recipe
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return recipe_to_dict(validate_recipe(dict(recipe)))
+    except UserError:
+        return recipe
+
+
 def recipe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
     """``(dotted key, old value, new value)`` for every leaf that differs (None: absent)."""
     a, b = flatten(dict(old)), flatten(dict(new))
@@ -34,7 +50,7 @@ def check_resume(old: Mapping[str, Any], new: Mapping[str, Any], *, source: str,
                  allow_changes: bool) -> list[str]:
     """Lines describing what changed since ``source`` was written; ``UserError`` when a change
     breaks exactness and ``allow_changes`` is off. Harmless changes are returned too."""
-    changes = recipe_changes(old, new)
+    changes = recipe_changes(_as_validated(old), new)
     lines = [f"{k}: {a!r} -> {b!r}" for k, a, b in changes]
     breaking = [line for (k, _, _), line in zip(changes, lines, strict=True)
                 if not any(k == h or (h.endswith(".") and k.startswith(h)) for h in HARMLESS)]
