@@ -124,3 +124,33 @@ def test_plan_refuses_a_missing_checkpoint(tmp_path: Path,
         main(["plan", str(tmp_path / "none.pt")])
     assert exit_info.value.code == 2
     assert "none.pt: no such checkpoint file" in capsys.readouterr().err
+
+
+def test_a_scaffolded_planner_plugs_into_plan(
+        checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``plugins new --kind planner`` as a third party would run it: the skeleton passes the
+    planner check and ``jepa-kit plan`` uses it through ``--set planner.kind``."""
+    import importlib
+
+    from jepa_kit.registry import registry
+    from jepa_kit.scaffold import new_plugin
+    from jepa_kit.testing import check_planner
+
+    name = "shooting_test"
+    root = new_plugin(name, "planner", tmp_path / "pkg")[0].parent
+    monkeypatch.syspath_prepend(str(root))
+    cls = importlib.import_module(f"jepa_kit_{name}.planner").ShootingTestPlanner
+    check_planner(cls)
+    registry("planner").register(name, cls)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["plan", str(checkpoint), "--episodes", "1", "--max-steps", "2",
+                  "--no-baselines", "--out", str(tmp_path / "out"), "--set",
+                  f"planner.kind={name}", "--set", "planner.iterations=2"])
+        captured = capsys.readouterr()
+        assert exit_info.value.code in (0, None), captured.err
+        report = json.loads((tmp_path / "out" / "plan.json").read_text())
+        assert report["planner"]["kind"] == name and set(report["results"]) == {"planner"}
+    finally:
+        registry("planner").unregister(name)
