@@ -7,13 +7,16 @@ batch only, so the step costs nothing afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
 from jepa_kit.config import ComponentConfig
 from jepa_kit.errors import UserError
 from jepa_kit.registry import RegistryError, registry
+
+#: ``check(slot, what, tensor, expected shape)``: a method's first-step check of one output.
+Check = Callable[[str, str, torch.Tensor, tuple[int | None, ...]], None]
 
 
 class ComponentOutputError(UserError):

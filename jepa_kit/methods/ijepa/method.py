@@ -12,31 +12,24 @@ representations and the target patch-level representations" ([0], Sec. 3).
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field
 from torch import nn
 
-from jepa_kit.build import (
-    build_encoder,
-    build_loss,
-    build_masker,
-    build_predictor,
-    build_target_updater,
-    build_views,
-)
+from jepa_kit.build import build_loss
 from jepa_kit.config import ComponentConfig
-from jepa_kit.data.loader import Batch, Collator
+from jepa_kit.data.loader import Batch
 from jepa_kit.errors import UserError
 from jepa_kit.losses.base import Loss
 from jepa_kit.maskers.base import Masks
-from jepa_kit.methods.base import Method, MethodConfig, StepOutput, autocast, check_networks
-from jepa_kit.methods.checks import check_output
+from jepa_kit.methods.base import MethodConfig, StepOutput, autocast, check_networks
+from jepa_kit.methods.checks import Check
 from jepa_kit.methods.ijepa.eval_defaults import IJEPAProbeViews
 from jepa_kit.methods.ijepa.importer import IJEPAImporter
+from jepa_kit.methods.teacher_student import TeacherStudent
 from jepa_kit.ops.masks import apply_masks, bucket_length, pad_indices
 from jepa_kit.optim.schedules import ScheduleLengths
 from jepa_kit.registry import registry
@@ -102,11 +95,7 @@ def ijepa_forward(encoder: nn.Module, predictor: nn.Module, target_encoder: nn.M
                       targets=targets, embeddings=embeddings)
 
 
-#: ``check(slot, what, tensor, expected shape)``: see ``jepa_kit.methods.checks``.
-Check = Callable[[str, str, torch.Tensor, tuple[int | None, ...]], None]
-
-
-class IJEPA(Method):
+class IJEPA(TeacherStudent):
     """Networks: ``encoder`` (trained), ``target_encoder`` (its EMA), ``predictor`` (trained)."""
 
     class Config(MethodConfig):
@@ -124,7 +113,6 @@ class IJEPA(Method):
         "encoder": "vit", "predictor": "vit_predictor", "masker": "multiblock",
         "target_updater": "ema", "loss": "l2", "views": "single",
     }
-    eval_encoders: ClassVar[dict[str, str]] = {"target": "target_encoder", "context": "encoder"}
     reference_importer = IJEPAImporter
     eval_augmentation = IJEPAProbeViews
     embeddings: ClassVar[dict[str, str]] = {
@@ -136,25 +124,14 @@ class IJEPA(Method):
     def __init__(self, config: Config, *, sections: Mapping[str, ComponentConfig],
                  img_size: int, lengths: ScheduleLengths, precision: str = "fp32",
                  seed: int = 0) -> None:
-        self.config = config
-        self.precision = precision
-        encoder = build_encoder(sections["encoder"], img_size=img_size)
-        target_encoder = copy.deepcopy(encoder)  # starts equal; moves only by the EMA
-        target_encoder.requires_grad_(False)
-        predictor = build_predictor(sections["predictor"], encoder)
-        self.networks = {"encoder": encoder, "target_encoder": target_encoder,
-                         "predictor": predictor}
-        self.trainable = ("encoder", "predictor")
-        self.masker = build_masker(sections["masker"], grid=encoder.grid)
-        self.loss_fn = build_loss(sections["loss"])
-        self.updater = build_target_updater(sections["target_updater"],
-                                            total_steps=lengths.momentum_steps)
-        self.views = build_views(sections["views"], img_size=img_size)
-        self.sections = dict(sections)
-        self._checked = False
+        super().__init__(config, sections=sections, img_size=img_size, lengths=lengths,
+                         precision=precision, seed=seed)
         self.static_shapes = config.length_bucket > 0
         self.check_recipe(config, sections)  # also when built without a validated recipe
         check_networks(self)
+
+    def build_parts(self, sections: Mapping[str, ComponentConfig]) -> None:
+        self.loss_fn = build_loss(sections["loss"])
 
     @classmethod
     def check_recipe(cls, config: MethodConfig, sections: Mapping[str, ComponentConfig]
@@ -176,10 +153,7 @@ class IJEPA(Method):
                shape: tuple[int | None, ...]) -> None:
         if slot == "encoder":  # the width it declared, which the predictor was built for
             shape = (*shape[:-1], self.networks["encoder"].embed_dim)  # type: ignore[assignment]
-        check_output(slot, self.sections[slot], what, value, shape)
-
-    def collator(self, *, seed: int, rank: int) -> Collator:
-        return Collator(self.masker, seed, rank)
+        super()._check(slot, what, value, shape)
 
     def to(self, device: torch.device | str) -> IJEPA:
         super().to(device)
@@ -195,7 +169,3 @@ class IJEPA(Method):
                             num_patches=self.networks["encoder"].num_patches)
         self._checked = True
         return out
-
-    def after_step(self, step: int) -> dict[str, float]:
-        self.updater.update(self.networks["encoder"], self.networks["target_encoder"], step)
-        return {"momentum": self.updater.value(step)}

@@ -18,7 +18,6 @@ official ``MultiMaskWrapper``) and its prediction uses mask token ``g`` (the off
 
 from __future__ import annotations
 
-import copy
 import inspect
 from collections.abc import Mapping
 from typing import ClassVar, Literal
@@ -28,20 +27,13 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from jepa_kit.build import (
-    build_encoder,
-    build_masker,
-    build_predictor,
-    build_target_updater,
-    build_views,
-)
 from jepa_kit.config import ComponentConfig
-from jepa_kit.data.loader import Batch, Collator
+from jepa_kit.data.loader import Batch
 from jepa_kit.maskers.base import Masks
 from jepa_kit.maskers.multiblock3d import mask_groups
-from jepa_kit.methods.base import Method, MethodConfig, StepOutput, autocast, check_networks
-from jepa_kit.methods.checks import check_output
-from jepa_kit.methods.ijepa.method import Check
+from jepa_kit.methods.base import MethodConfig, StepOutput, autocast, check_networks
+from jepa_kit.methods.checks import Check
+from jepa_kit.methods.teacher_student import TeacherStudent
 from jepa_kit.methods.vjepa.eval_defaults import VJEPAProbeViews
 from jepa_kit.methods.vjepa.importer import VJEPAImporter
 from jepa_kit.ops.masks import apply_masks
@@ -106,7 +98,7 @@ def vjepa_forward(encoder: nn.Module, predictor: nn.Module, target_encoder: nn.M
                       embeddings=embeddings)
 
 
-class VJEPA(Method):
+class VJEPA(TeacherStudent):
     """Networks: ``encoder`` (trained), ``target_encoder`` (its EMA), ``predictor`` (trained)."""
 
     class Config(MethodConfig):
@@ -120,7 +112,6 @@ class VJEPA(Method):
         "encoder": "vit_video", "predictor": "vit_video_predictor", "masker": "multiblock3d",
         "target_updater": "ema", "views": "video_clip",
     }
-    eval_encoders: ClassVar[dict[str, str]] = {"target": "target_encoder", "context": "encoder"}
     reference_importer = VJEPAImporter
     eval_augmentation = VJEPAProbeViews
     embeddings: ClassVar[dict[str, str]] = {
@@ -143,30 +134,11 @@ class VJEPA(Method):
                  img_size: int, lengths: ScheduleLengths, precision: str = "fp32",
                  seed: int = 0) -> None:
         self.check_sections(sections)
-        self.config = config
-        self.precision = precision
-        encoder = build_encoder(sections["encoder"], img_size=img_size)
-        target_encoder = copy.deepcopy(encoder)  # starts equal; moves only by the EMA
-        target_encoder.requires_grad_(False)
-        predictor = build_predictor(sections["predictor"], encoder)
-        self.networks = {"encoder": encoder, "target_encoder": target_encoder,
-                         "predictor": predictor}
-        self.trainable = ("encoder", "predictor")
-        self.masker = build_masker(sections["masker"], grid=encoder.grid)
-        self.updater = build_target_updater(sections["target_updater"],
-                                            total_steps=lengths.momentum_steps)
-        self.views = build_views(sections["views"], img_size=img_size)
+        super().__init__(config, sections=sections, img_size=img_size, lengths=lengths,
+                         precision=precision, seed=seed)
+        predictor = self.networks["predictor"]
         self.indexed = "mask_index" in inspect.signature(predictor.forward).parameters
-        self.sections = dict(sections)
-        self._checked = False
         check_networks(self)
-
-    def _check(self, slot: str, what: str, value: torch.Tensor,
-               shape: tuple[int | None, ...]) -> None:
-        check_output(slot, self.sections[slot], what, value, shape)
-
-    def collator(self, *, seed: int, rank: int) -> Collator:
-        return Collator(self.masker, seed, rank)
 
     def forward(self, batch: Batch, nets: Mapping[str, nn.Module]) -> StepOutput:
         assert batch.masks is not None, "V-JEPA batches carry masks (VJEPA.collator)"
@@ -176,7 +148,3 @@ class VJEPA(Method):
                             check=None if self._checked else self._check)
         self._checked = True
         return out
-
-    def after_step(self, step: int) -> dict[str, float]:
-        self.updater.update(self.networks["encoder"], self.networks["target_encoder"], step)
-        return {"momentum": self.updater.value(step)}
