@@ -13,7 +13,7 @@ in any process, and the train and val splits are disjoint random streams."""
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -39,7 +39,6 @@ CLASS_NAMES: tuple[str, ...] = (
 #: carries its class (with ``shapes`` most patches are background).
 TEXTURE_NAMES: tuple[str, ...] = ("stripes", "checkerboard", "dots", "rings")
 
-_SPLIT_KEYS = {True: 0x7261696E, False: 0x76616C}  # "rain", "val"
 _SQRT3_2 = math.sqrt(3.0) / 2.0
 
 
@@ -205,7 +204,37 @@ def draw_texture(label: int, size: int, rng: np.random.Generator,
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-class SyntheticShapes(Dataset):
+class SeededSplit(Dataset):
+    """A generated split: item ``i`` is drawn from ``(config.seed, split key, i)`` alone, its
+    label is ``i % num_classes``; ``config`` has ``seed``, ``num_classes``, ``train_size`` and
+    ``val_size``. Subclasses draw the item (``__getitem__``) from ``self.rng(index)``."""
+
+    #: Train (True) / val (False) -> the key that keeps the two splits' streams apart.
+    split_keys: ClassVar[dict[bool, int]]
+    #: What an item is, for messages ("images").
+    items: ClassVar[str] = "items"
+
+    def __init__(self, config: Any, train: bool = True, seed: int = 0) -> None:
+        self.config = config
+        self.train = train
+        self._size = config.train_size if train else config.val_size
+        self._split_key = self.split_keys[train]
+
+    def __len__(self) -> int:
+        return self._size
+
+    def label(self, index: int) -> int:
+        """The label of ``index`` without drawing the item."""
+        return index % self.config.num_classes
+
+    def rng(self, index: int) -> np.random.Generator:
+        """The generator item ``index`` is drawn from (``IndexError`` outside the split)."""
+        if not 0 <= index < self._size:
+            raise IndexError(f"index {index} out of range for {self._size} {self.items}")
+        return np.random.default_rng([self.config.seed, self._split_key, index])
+
+
+class SyntheticShapes(SeededSplit):
     """Procedurally drawn shapes, ``num_classes`` balanced classes, no download.
 
     Labels cycle through the classes by index (``index % num_classes``), so every split is
@@ -215,25 +244,16 @@ class SyntheticShapes(Dataset):
 
     Config = SyntheticShapesConfig
 
+    split_keys: ClassVar[dict[bool, int]] = {True: 0x7261696E, False: 0x76616C}  # "rain", "val"
+    items: ClassVar[str] = "images"
+
     def __init__(self, config: SyntheticShapesConfig, train: bool = True, seed: int = 0) -> None:
-        self.config = config
-        self.train = train
+        super().__init__(config, train, seed)
         names = TEXTURE_NAMES if config.pattern == "textures" else CLASS_NAMES
         self.classes = list(names[: config.num_classes])
-        self._size = config.train_size if train else config.val_size
-        self._split_key = _SPLIT_KEYS[train]
-
-    def __len__(self) -> int:
-        return self._size
-
-    def label(self, index: int) -> int:
-        """The label of ``index`` without drawing the image."""
-        return index % self.config.num_classes
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        if not 0 <= index < self._size:
-            raise IndexError(f"index {index} out of range for {self._size} images")
-        rng = np.random.default_rng([self.config.seed, self._split_key, index])
+        rng = self.rng(index)
         label = self.label(index)
         if self.config.pattern == "textures":
             image = draw_texture(label, self.config.native_size, rng, self.config.colours)

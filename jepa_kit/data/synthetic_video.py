@@ -34,7 +34,8 @@ import numpy as np
 import torch
 from pydantic import Field, model_validator
 
-from jepa_kit.data.base import Dataset, DatasetConfig
+from jepa_kit.data.base import DatasetConfig
+from jepa_kit.data.synthetic import SeededSplit
 
 #: Class names in label order (``num_classes`` takes a prefix): opposite directions come in
 #: pairs, so every prefix of even length is closed under reversal of time.
@@ -55,7 +56,6 @@ SHAPES: tuple[str, ...] = ("disc", "square", "cross", "ring")
 TEXTURE_GREY = 0.4
 
 # Distinct from synthetic.py's keys, so the two sets never share a seed stream.
-_SPLIT_KEYS = {True: 0x76747261, False: 0x7676616C}  # "vtra", "vval"
 
 
 class SyntheticVideoConfig(DatasetConfig):
@@ -215,7 +215,7 @@ def draw_clip(label: int, size: int, num_frames: int, rng: np.random.Generator,
     return np.repeat(grey_frames[:, None], 3, axis=1)  # (T, 3, S, S)
 
 
-class SyntheticVideo(Dataset):
+class SyntheticVideo(SeededSplit):
     """Procedurally drawn moving shapes, ``num_classes`` balanced motion classes, no download.
 
     Labels cycle through the classes by index (``index % num_classes``), so every split is
@@ -227,25 +227,16 @@ class SyntheticVideo(Dataset):
     #: Items are clips, uint8 (T, 3, H, W); image datasets have ``"image"``.
     modality: ClassVar[str] = "video"
 
+    split_keys: ClassVar[dict[bool, int]] = {True: 0x76747261, False: 0x7676616C}  # "vtra", "vval"
+    items: ClassVar[str] = "clips"
+
     def __init__(self, config: SyntheticVideoConfig, train: bool = True, seed: int = 0) -> None:
-        self.config = config
-        self.train = train
+        super().__init__(config, train, seed)
         self.classes = list(MOTION_NAMES[: config.num_classes])
         self.num_frames = config.num_frames
-        self._size = config.train_size if train else config.val_size
-        self._split_key = _SPLIT_KEYS[train]
-
-    def __len__(self) -> int:
-        return self._size
-
-    def label(self, index: int) -> int:
-        """The label of ``index`` without drawing the clip."""
-        return index % self.config.num_classes
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        if not 0 <= index < self._size:
-            raise IndexError(f"index {index} out of range for {self._size} clips")
-        rng = np.random.default_rng([self.config.seed, self._split_key, index])
+        rng = self.rng(index)
         label = self.label(index)
         c = self.config
         clip = draw_clip(label, c.native_size, c.num_frames, rng, c.speed, c.object_scale,
