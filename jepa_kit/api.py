@@ -13,9 +13,9 @@ Five calls cover what the command line does, on the same code (``jepa_kit.recipe
 
 Wherever a checkpoint is asked for, a run folder (its newest checkpoint that loads), a
 ``step_N.pt`` file, a sharded ``step_N.dcp`` folder or, for ``load_encoder`` and ``evaluate``,
-an export (a timm folder, a ``.safetensors`` file; ``load_encoder`` also a transformers folder)
-will do. These names and their keyword arguments are the stable Python API. (``pretrain``,
-not ``train``: ``jepa_kit.train`` is the engine's package.)
+an export (a timm or transformers folder, a ``.safetensors`` file) will do. These names and
+their keyword arguments are the stable Python API. (``pretrain``, not ``train``:
+``jepa_kit.train`` is the engine's package.)
 """
 
 from __future__ import annotations
@@ -209,23 +209,18 @@ def load_encoder(source: str | Path, *, which: str | None = None, features: str 
     """
     from jepa_kit.eval.checkpoint_model import load_encoder_from_checkpoint
     from jepa_kit.eval.exported import is_exported, load_exported
-    from jepa_kit.interop.hf import is_hf_folder, load_hf_folder
 
     path = Path(source)
-    if path.exists() and (is_hf_folder(path) or is_exported(path)):
+    if path.exists() and is_exported(path):
         if random_init:
             raise UserError(f"random_init: {path} is an exported encoder, without the run "
                             "that made its initial weights; load the run's checkpoint")
-        if is_hf_folder(path):
-            encoder, _, img_size = load_hf_folder(path)
-            fmt = "hf"
-        else:
-            exported = load_exported(path)
-            encoder, img_size, fmt = exported.encoder, exported.img_size, exported.format
-        if which not in (None, fmt):
-            raise UserError(f"which={which!r}: {path} holds one encoder (a {fmt} export)")
-        module = FeatureEncoder(encoder, features=features, which=fmt, step=0, source=path,
-                                img_size=img_size)
+        exported = load_exported(path)
+        if which not in (None, exported.format):
+            raise UserError(f"which={which!r}: {path} holds one encoder (a {exported.format} "
+                            "export)")
+        module = FeatureEncoder(exported.encoder, features=features, which=exported.format,
+                                step=0, source=path, img_size=exported.img_size)
     else:
         loaded = load_encoder_from_checkpoint(find_checkpoint(path), which,
                                               random_init=random_init)

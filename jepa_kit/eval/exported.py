@@ -6,7 +6,9 @@
   ``timm.create_model("local-dir:FOLDER", pretrained=True)``: evaluated through jepa-kit's
   ``timm`` encoder built exactly that way, so the scores are those a timm user would get;
 * a ``.safetensors`` file with jepa-kit keys and the encoder config in its metadata (format
-  ``jepa-kit-encoder``): rebuilt as a ``vit`` encoder and loaded strictly.
+  ``jepa-kit-encoder``): rebuilt as a ``vit`` encoder and loaded strictly;
+* a transformers ``IJepaModel`` folder (``--format hf``): rebuilt as a ``vit`` encoder, its
+  keys mapped back (``jepa_kit.interop.hf``).
 
 Neither carries a dataset: evaluation takes ``--data`` or ``--dataset``, at the exported image
 size.
@@ -85,7 +87,12 @@ def _safetensors(path: Path) -> ExportedEncoder:
 
 def load_exported(path: str | Path) -> ExportedEncoder:
     """Rebuild the encoder of an export folder or file (eval mode, on the CPU)."""
+    from jepa_kit.interop.hf import is_hf_folder, load_hf_folder
+
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: does not exist")
+    if is_hf_folder(path):  # ``--format hf``: transformers' IJepaModel layout
+        encoder, section, img_size = load_hf_folder(path)
+        return ExportedEncoder(encoder, img_size, section, "hf")
     return _timm_folder(path) if path.is_dir() else _safetensors(path)

@@ -95,3 +95,21 @@ def test_broken_folders_are_refused_with_their_path(exported: tuple, tmp_path: P
         load_encoder(folder, which="target")
     with pytest.raises(UserError, match="without the run that made its initial weights"):
         load_encoder(folder, random_init=True)
+
+
+def test_an_hf_folder_evaluates_as_its_timm_twin(exported: tuple, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``evaluate`` reads an hf export: the same kNN score as the timm export of the encoder."""
+    import jepa_kit
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder, _, _ = exported
+    timm_out = export_checkpoint(folder.parent / "run" / "checkpoints" / "step_00000000.pt",
+                                 fmt="timm", which="context", out=tmp_path / "timm")
+    small = ["data.train_size=64", "data.val_size=32", "data.num_workers=0"]
+    scores = [jepa_kit.evaluate(path, "knn", dataset="synthetic", overrides=small,
+                                out_path=tmp_path / f"{path.name}.json").result
+              for path in (folder, timm_out)]
+    assert [s["source"] for s in scores] == ["hf", "timm"]
+    assert scores[0]["metrics"] == scores[1]["metrics"]
+    assert "baseline" not in scores[0]  # an export has no initial weights to score
