@@ -243,8 +243,9 @@ def evaluate(checkpoint: str | Path, protocol: Any = "knn", **options: Any) -> E
     from jepa_kit.eval.exported import is_exported
 
     path = Path(checkpoint)
-    if not (path.exists() and is_exported(path)):
+    if path.is_dir() and not is_exported(path):  # a run folder: its newest checkpoint
         path = find_checkpoint(path)
+    # Anything else goes as it is: the options are checked before any file is read.
     return run_protocol(path, protocol, **options)
 
 
