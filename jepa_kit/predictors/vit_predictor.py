@@ -26,7 +26,7 @@ blocks; LayerNorm; keep the mask-token outputs; project back to the encoder widt
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -51,7 +51,73 @@ from jepa_kit.ops.masks import (
 from jepa_kit.predictors.base import Predictor, PredictorConfig
 
 
-class ViTPredictor(Predictor):
+class NarrowViT(Predictor):
+    """The body every ViT predictor shares (the reference's ``VisionTransformerPredictor``):
+    project the context to the predictor width d, a fixed position table over the patch grid,
+    the blocks, a LayerNorm and the projection back to the encoder width. Subclasses add their
+    mask token(s) (``make_mask_tokens`` / ``init_mask_tokens``) and ``forward``.
+
+    Modules are made in the reference's order (embed, mask tokens, table, blocks, norm,
+    projection), so a seeded build draws the same weights.
+    """
+
+    def __init__(self, config: PredictorConfig, *, grid: tuple[int, ...], embed_dim: int,
+                 encoder_heads: int, pos_table: Callable[..., torch.Tensor]) -> None:
+        """``pos_table(dim, grid, device=None)`` gives the fixed (N, d) position table."""
+        super().__init__()
+        cfg: Any = config  # the subclass's Config: width, depth, heads, MLP, bias, drop path
+        d = cfg.embed_dim
+        heads = cfg.num_heads if cfg.num_heads is not None else encoder_heads
+        if d % heads:
+            key = "predictor.num_heads" if cfg.num_heads is not None else "encoder heads"
+            raise ValueError(
+                f"{key}={heads} does not divide predictor.embed_dim={d}; set predictor.num_heads"
+            )
+        self.config = cfg
+        self.grid = tuple(int(g) for g in grid)
+        self.num_heads = heads
+        self._pos_table = pos_table
+        self.predictor_embed = nn.Linear(embed_dim, d)
+        self.make_mask_tokens(d)
+        self.register_buffer("predictor_pos_embed", pos_table(d, self.grid).unsqueeze(0))
+        self.predictor_blocks = make_blocks(
+            d, cfg.depth, heads, cfg.mlp_ratio,
+            qkv_bias=cfg.qkv_bias, drop_path_rate=cfg.drop_path_rate,
+        )
+        self.predictor_norm = norm_layer(d)
+        self.predictor_proj = nn.Linear(d, embed_dim)
+        self.grad_checkpointing = False
+        self.reset_parameters()
+
+    def make_mask_tokens(self, d: int) -> None:
+        """Register the learned mask token(s) of width ``d``."""
+        raise NotImplementedError
+
+    def init_mask_tokens(self) -> None:
+        """Initialise the mask token(s) (after the reference init of every other weight)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Reference init (see ``reference_init_``), the mask tokens', then refill the table."""
+        reference_init_(self)
+        self.init_mask_tokens()
+        table = self._pos_table(self.config.embed_dim, self.grid,
+                                device=self.predictor_pos_embed.device)
+        self.predictor_pos_embed.copy_(table.unsqueeze(0))
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute block activations in the backward pass (``train.activation_checkpointing``)."""
+        self.grad_checkpointing = enable
+
+    def readout(self, x: torch.Tensor, n_context: int) -> torch.Tensor:
+        """The query tokens' outputs at the encoder width. LayerNorm is per token, so norming
+        only the queries is exact and skips the context tokens the reference norms and then
+        throws away."""
+        return self.predictor_proj(self.predictor_norm(x[:, n_context:]))
+
+
+class ViTPredictor(NarrowViT):
     """Transformer predictor of width ``embed_dim`` (reference: 384 for every encoder size)."""
 
     accepts_padding = True
@@ -87,44 +153,17 @@ class ViTPredictor(Predictor):
     ) -> None:
         """``pos_table(dim, grid, device=None)`` gives the fixed (N, d) position table of the
         patch grid (any number of dimensions); the default is the reference's 2-D sin-cos."""
-        super().__init__()
-        d = config.embed_dim
-        heads = config.num_heads if config.num_heads is not None else encoder_heads
-        if d % 4:
-            raise ValueError(f"predictor.embed_dim={d} must be a multiple of 4 (sin-cos table)")
-        if d % heads:
-            key = "predictor.num_heads" if config.num_heads is not None else "encoder heads"
-            raise ValueError(
-                f"{key}={heads} does not divide predictor.embed_dim={d}; set predictor.num_heads"
-            )
-        self.config = config
-        self.grid = tuple(int(g) for g in grid)
-        self.num_heads = heads
-        self._pos_table = pos_table
-        self.predictor_embed = nn.Linear(embed_dim, d)
+        if config.embed_dim % 4:
+            raise ValueError(f"predictor.embed_dim={config.embed_dim} must be a multiple of 4 "
+                             "(sin-cos table)")
+        super().__init__(config, grid=grid, embed_dim=embed_dim, encoder_heads=encoder_heads,
+                         pos_table=pos_table)
+
+    def make_mask_tokens(self, d: int) -> None:
         self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
-        self.register_buffer("predictor_pos_embed", pos_table(d, self.grid).unsqueeze(0))
-        self.predictor_blocks = make_blocks(
-            d, config.depth, heads, config.mlp_ratio,
-            qkv_bias=config.qkv_bias, drop_path_rate=config.drop_path_rate,
-        )
-        self.predictor_norm = norm_layer(d)
-        self.predictor_proj = nn.Linear(d, embed_dim)
-        self.grad_checkpointing = False
-        self.reset_parameters()
 
-    @torch.no_grad()
-    def reset_parameters(self) -> None:
-        """Reference init (see ``reference_init_``); mask token std 0.02; refill the table."""
-        reference_init_(self)
+    def init_mask_tokens(self) -> None:
         nn.init.trunc_normal_(self.mask_token, std=INIT_STD, a=-2.0, b=2.0)
-        table = self._pos_table(self.config.embed_dim, self.grid,
-                                device=self.predictor_pos_embed.device)
-        self.predictor_pos_embed.copy_(table.unsqueeze(0))
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute block activations in the backward pass (``train.activation_checkpointing``)."""
-        self.grad_checkpointing = enable
 
     def forward(
         self, context: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor,
@@ -163,7 +202,5 @@ class ViTPredictor(Predictor):
 
         x = run_blocks(self.predictor_blocks, x, checkpointed=self.grad_checkpointing,
                        attn_mask=mask)
-        # LayerNorm is per token, so norming only the query outputs is exact and skips the
-        # context tokens the reference norms and then throws away.
-        out = self.predictor_proj(self.predictor_norm(x[:, n_context:]))
+        out = self.readout(x, n_context)
         return out if mode == "per_block" else split_blocks(out, m)  # (M*B, Kt, D)

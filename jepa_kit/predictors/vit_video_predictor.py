@@ -20,6 +20,7 @@ blocks; LayerNorm; keep the queries; project back. State-dict keys equal the off
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 import torch
@@ -27,12 +28,13 @@ from pydantic import Field
 from torch import nn
 
 from jepa_kit.encoders.vit_video import sincos_video
-from jepa_kit.layers import INIT_STD, make_blocks, norm_layer, reference_init_, run_blocks
+from jepa_kit.layers import INIT_STD, run_blocks
 from jepa_kit.ops.masks import apply_masks, gather_tokens, repeat_batch
-from jepa_kit.predictors.base import Predictor, PredictorConfig
+from jepa_kit.predictors.base import PredictorConfig
+from jepa_kit.predictors.vit_predictor import NarrowViT
 
 
-class VideoViTPredictor(Predictor):
+class VideoViTPredictor(NarrowViT):
     """``forward(context, context_idx, target_idx, mask_index=0)`` -> (M*B, Kt, D)."""
 
     class Config(PredictorConfig):
@@ -66,50 +68,22 @@ class VideoViTPredictor(Predictor):
 
     def __init__(self, config: Config, *, grid: tuple[int, ...], embed_dim: int,
                  encoder_heads: int) -> None:
-        super().__init__()
-        d = config.embed_dim
-        heads = config.num_heads if config.num_heads is not None else encoder_heads
-        if d % heads:
-            key = "predictor.num_heads" if config.num_heads is not None else "encoder heads"
-            raise ValueError(
-                f"{key}={heads} does not divide predictor.embed_dim={d}; set predictor.num_heads"
-            )
-        self.config = config
-        self.grid = tuple(int(g) for g in grid)
-        self.num_heads = heads
+        super().__init__(config, grid=grid, embed_dim=embed_dim, encoder_heads=encoder_heads,
+                         pos_table=partial(sincos_video, uniform_power=config.uniform_power))
         self.num_mask_tokens = config.num_mask_tokens
-        self.predictor_embed = nn.Linear(embed_dim, d)
+
+    def make_mask_tokens(self, d: int) -> None:
         self.mask_tokens = nn.ParameterList(
-            nn.Parameter(torch.zeros(1, 1, d)) for _ in range(config.num_mask_tokens))
-        self.register_buffer("predictor_pos_embed", self._table().unsqueeze(0))
-        self.predictor_blocks = make_blocks(
-            d, config.depth, heads, config.mlp_ratio,
-            qkv_bias=config.qkv_bias, drop_path_rate=config.drop_path_rate,
-        )
-        self.predictor_norm = norm_layer(d)
-        self.predictor_proj = nn.Linear(d, embed_dim)
-        self.grad_checkpointing = False
-        self.reset_parameters()
+            nn.Parameter(torch.zeros(1, 1, d)) for _ in range(self.config.num_mask_tokens))
 
-    def _table(self, device: torch.device | str | None = None) -> torch.Tensor:
-        return sincos_video(self.config.embed_dim, self.grid, device,
-                            uniform_power=self.config.uniform_power)
-
-    @torch.no_grad()
-    def reset_parameters(self) -> None:
-        """Official init: Linears std 0.02 (no depth rescaling, which ``init_video_model``
-        overwrites), LayerNorms 1/0, mask tokens zero or std 0.02; refill the table."""
-        reference_init_(self)
+    def init_mask_tokens(self) -> None:
+        """Official init: zero or std 0.02 (Linears std 0.02 with no depth rescaling, which
+        ``init_video_model`` overwrites, see ``reference_init_``)."""
         for token in self.mask_tokens:
             if self.config.zero_init_mask_tokens:
                 nn.init.zeros_(token)
             else:
                 nn.init.trunc_normal_(token, std=INIT_STD, a=-2.0, b=2.0)
-        self.predictor_pos_embed.copy_(self._table(self.predictor_pos_embed.device).unsqueeze(0))
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute block activations in the backward pass (``train.activation_checkpointing``)."""
-        self.grad_checkpointing = enable
 
     def forward(self, context: torch.Tensor, context_idx: torch.Tensor,
                 target_idx: torch.Tensor, mask_index: int = 0) -> torch.Tensor:
@@ -123,5 +97,4 @@ class VideoViTPredictor(Predictor):
         x = torch.cat([repeat_batch(x, m), queries], dim=1)  # (M*B, Kc+Kt, d)
 
         x = run_blocks(self.predictor_blocks, x, checkpointed=self.grad_checkpointing)
-        # LayerNorm is per token: norming only the queries equals the official norm-then-slice.
-        return self.predictor_proj(self.predictor_norm(x[:, n_context:]))  # (M*B, Kt, D)
+        return self.readout(x, n_context)  # (M*B, Kt, D)
