@@ -18,7 +18,6 @@ from PIL import Image
 
 from jepa_kit.loggers.base import RunInfo
 from jepa_kit.loggers.hub import LoggerWarning, read_state
-from jepa_kit.loggers.provenance import run_params
 
 
 def log_to_run(run_dir: Path, *, step: int, metrics: Mapping[str, Any] | None = None,
@@ -44,7 +43,8 @@ def log_to_run(run_dir: Path, *, step: int, metrics: Mapping[str, Any] | None = 
             continue
         logger = registry("logger").load(config.kind)(config)
         info = RunInfo(run_dir=Path(run_dir), name=Path(run_dir).name,
-                       config=recipe_to_dict(recipe), params=run_params(1, "cpu"),
+                       config=recipe_to_dict(recipe),  # as the run logged it; no params:
+                       # this process's device and world size are not the run's
                        state=state.get(config.kind, {}), resumed=True, start_step=step)
         try:
             logger.start(info)

@@ -106,6 +106,8 @@ def test_wandb_and_mlflow_hold_the_losses_of_metrics_jsonl_and_a_resume_continue
     assert [m.value for m in base] == [result["baseline"]["metrics"]["top1"]]
     gain = client.get_metric_history(mlflow_id, "eval_knn_top1_gain")
     assert [m.value for m in gain] == [pytest.approx(result["gain"]["top1"])]
+    tags = client.get_run(mlflow_id).data.tags
+    assert [k for k in tags if k.startswith("resume_changes")] == ["resume_changes.step3"]
     third = sorted((out / "wandb").glob("offline-run-*"))[-1]
     rows = read_run(next(third.glob("run-*.wandb")))["history"]
     assert [(h["_step"], h["eval_knn_top1"]) for h in rows if "eval_knn_top1" in h] == \
