@@ -104,10 +104,12 @@ def test_the_wheel_alone_trains_the_shipped_quickstart_and_scores_it(
         assert done.returncode == 0, f"jepa-kit {' '.join(args)}:\n{done.stdout}{done.stderr}"
         return done.stdout
 
-    where = subprocess.run(
+    found = subprocess.run(
         [str(bin_dir / "python"), "-c", "import jepa_kit, jepa_kit.shipped_recipes as s; "
          "print(jepa_kit.__file__); print(s.shipped_dir())"],
-        cwd=work, env=env, capture_output=True, text=True, check=True).stdout.split()
+        cwd=work, env=env, capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    where = found.stdout.split()
     venv_site = str(tmp_path / "venv" / "lib")
     assert all(p.startswith(venv_site) for p in where), where  # code and recipes: the wheel's
 

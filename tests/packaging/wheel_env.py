@@ -104,10 +104,13 @@ def fresh_venv(root: Path, wheel: Path, dependencies: Path) -> Path:
     # addsitedir (not a bare path line) so the dependencies' own .pth files are read too.
     (Path(site) / "test_dependencies.pth").write_text(
         f"import site; site.addsitedir({str(dependencies)!r})\n")
+    # Outside this environment's paths: an egg-info that the build left in the source tree,
+    # seen through PYTHONPATH, would pass for an installed jepa-kit and the wheel be skipped.
     done = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
                            "--no-deps", "--no-index", "--no-cache-dir", "--quiet",
-                           "--disable-pip-version-check", str(wheel)],
-                          capture_output=True, text=True)
+                           "--disable-pip-version-check", "--ignore-installed", str(wheel)],
+                          capture_output=True, text=True, cwd=root,
+                          env=clean_env(root / "bin", root / "cache"))
     assert done.returncode == 0, f"pip install {wheel.name} failed:\n{done.stderr}"
     return root / "bin"
 
