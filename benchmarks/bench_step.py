@@ -44,6 +44,7 @@ from jepa_kit.methods.ijepa import ijepa_forward
 from jepa_kit.optim.adamw import OptimSchedule, build_adamw
 from jepa_kit.optim.schedules import ScheduleLengths
 from jepa_kit.recipe import load_recipe, validate_recipe
+from jepa_kit.train.compile import compile_network
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ class Levers:
 
     fused_adamw: bool = True  # torch.optim.AdamW(fused=True); False: foreach
     no_host_sync: bool = False  # skip the per-step float(loss) NaN guard
-    compile: bool = False  # torch.compile(encoder), torch.compile(predictor)
+    compile: bool = False  # train.compile: compile_network(encoder), (predictor)
+    compile_target: bool = False  # also compile the target encoder's (no-grad) forward
     keep_freed_memory: bool = False  # mallopt: no mmap for big blocks, no trimming
 
 
@@ -108,8 +110,14 @@ def recipe_for(cfg: StepConfig) -> Any:
                             f"predictor.targets={cfg.targets!r}",
                             f"masker.mode={cfg.masker_mode!r}",
                             f"method.length_bucket={cfg.length_bucket}"])
+    return validate_recipe(recipe_dict(cfg), f"<benchmark {cfg.label}>")
+
+
+def recipe_dict(cfg: StepConfig) -> dict[str, Any]:
+    """The recipe of a ViT ``cfg`` as plain data (what ``recipe_for`` validates; a TOML file
+    of it runs the same model through ``jepa-kit run``)."""
     grid = cfg.img // cfg.patch
-    return validate_recipe({
+    return {
         "method": {"kind": "ijepa", "length_bucket": cfg.length_bucket},
         "data": {"kind": "synthetic", "img_size": cfg.img},
         "encoder": {"kind": "vit", "size": cfg.size, "patch_size": cfg.patch},
@@ -121,7 +129,7 @@ def recipe_for(cfg: StepConfig) -> Any:
                    "context_scale": [0.85, 1.0], "min_keep": 10 if grid >= 14 else 4},
         "train": {"batch_size": cfg.batch, "precision": cfg.precision,
                   "activation_checkpointing": cfg.checkpointing},
-    }, f"<benchmark {cfg.label}>")
+    }
 
 
 def sample_masks(recipe: Any, grid: tuple[int, int], batch: int, count: int) -> list[Masks]:
@@ -161,13 +169,17 @@ class TrainStep:
             self.predictor.set_grad_checkpointing(True)
         self.train_encoder: torch.nn.Module = self.encoder
         self.train_predictor: torch.nn.Module = self.predictor
+        self.run_target: torch.nn.Module = self.target_encoder
+        static = recipe.method.length_bucket > 0  # as the trainer: static graphs per bucket
         if levers.compile:
-            self.train_encoder = torch.compile(self.encoder)
-            self.train_predictor = torch.compile(self.predictor)
+            self.train_encoder = compile_network(self.encoder, static=static)
+            self.train_predictor = compile_network(self.predictor, static=static)
+        if levers.compile_target:
+            self.run_target = compile_network(self.target_encoder, static=static)
         self.step = 0
 
     def forward(self, images: torch.Tensor, masks: Masks) -> torch.Tensor:
-        out = ijepa_forward(self.train_encoder, self.train_predictor, self.target_encoder,
+        out = ijepa_forward(self.train_encoder, self.train_predictor, self.run_target,
                            self.loss_fn, images, masks, precision=self.precision,
                            length_bucket=self.recipe.method.length_bucket,
                            num_patches=self.encoder.num_patches)
@@ -195,6 +207,7 @@ def count_flops(step: TrainStep, images: torch.Tensor, masks: Masks) -> int:
     meta.predictor = copy.deepcopy(step.predictor).to("meta")
     meta.target_encoder = copy.deepcopy(step.target_encoder).to("meta")
     meta.train_encoder, meta.train_predictor = meta.encoder, meta.predictor
+    meta.run_target = meta.target_encoder
     with FlopCounterMode(display=False) as counter:
         loss = meta.forward(images.to("meta"), masks.to("meta"))
         loss.backward()

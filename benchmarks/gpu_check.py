@@ -36,7 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ from gpu_estimate import MODELS
 
 from jepa_kit.errors import UserError
 from jepa_kit.recipe import load_recipe
+from jepa_kit.train.compile import compile_network
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
 
@@ -203,28 +204,59 @@ class Options:
     quickstart_set: tuple[str, ...] = ()  # recipe overrides (--dry-run: a smaller batch)
 
 
+#: How a step check compiles: not at all; ``train.compile`` (torch's default dynamic shapes
+#: after the second shape); ``train.compile`` with ``method.length_bucket = BUCKET`` (one static
+#: graph per bucket pair); and the same with CUDA graphs over each static shape
+#: (``mode="reduce-overhead"``, CUDA only: a step that does not capture gets its error as status).
+COMPILE_MODES = ("off", "dynamic", "buckets", "buckets+cudagraphs")
+#: The fixed-shape bucket of the compiled checks: 9 shapes at 224/16 for +9 % tokens.
+BUCKET = 8
+
+
 @dataclass(frozen=True)
 class StepCheck:
     name: str
     cfg: StepConfig
-    compile: bool
+    compile: str  # one of COMPILE_MODES
     weight: float  # share of the budget
     mfu_assumed: str = ""
+
+
+def compile_modes(device: torch.device) -> tuple[str, ...]:
+    """The compile modes that run on ``device`` (CUDA graphs need CUDA)."""
+    return COMPILE_MODES if device.type == "cuda" else COMPILE_MODES[:3]
+
+
+def check_config(cfg: StepConfig, mode: str) -> StepConfig:
+    """``cfg`` with the length bucket the compile mode pads to."""
+    return replace(cfg, length_bucket=BUCKET if mode.startswith("buckets") else 0)
+
+
+def compile_step(step: TrainStep, mode: str, backend: str) -> None:
+    """Compile the step's trained networks as ``train.compile`` does, in compile ``mode``."""
+    if mode == "off":
+        return
+    static = step.recipe.method.length_bucket > 0
+    graphs = "reduce-overhead" if mode.endswith("cudagraphs") else None
+    step.train_encoder = compile_network(step.encoder, static=static, backend=backend,
+                                         mode=graphs)
+    step.train_predictor = compile_network(step.predictor, static=static, backend=backend,
+                                           mode=graphs)
 
 
 def step_checks(device: torch.device, batch: int) -> list[StepCheck]:
     """Eager first (cheap, always measured), then compiled; ViT-B before ViT-H."""
     if device.type == "cpu":  # the path, not the numbers: the quickstart's tiny ViT in fp32
         cfg = StepConfig("quickstart", 32, 4, 2, "fp32", batch=batch)  # (CPU bf16 is slow)
-        return [StepCheck(cfg.label, cfg, c, 1.0) for c in (False, True)]
+        return [StepCheck(cfg.label, check_config(cfg, c), c, 1.0) for c in compile_modes(device)]
     checks = []
-    for compiled in (False, True):
+    for mode in compile_modes(device):
         for m in MODELS:
             cfg = StepConfig(m.size, 224, m.patch, m.pred_depth, "bf16", batch=batch)
-            weight = (1.0 if m.size == "base" else 1.5) * (3.0 if compiled else 1.0)
+            weight = (1.0 if m.size == "base" else 1.5) * (1.0 if mode == "off" else 2.0)
             lo, hi = m.mfu
-            checks.append(StepCheck(f"{m.name} pred{m.pred_depth} bf16 b{batch}", cfg, compiled,
-                                    weight, f"{lo:.0%}-{hi:.0%}"))
+            checks.append(StepCheck(f"{m.name} pred{m.pred_depth} bf16 b{batch}",
+                                    check_config(cfg, mode), mode, weight, f"{lo:.0%}-{hi:.0%}"))
     return checks
 
 
@@ -252,9 +284,7 @@ def measure_step(check: StepCheck, opts: Options, limit_s: float,
     if cfg.label not in flops_cache:
         flops_cache[cfg.label] = [float(count_flops(step, images, m)) for m in masks]
     flops = flops_cache[cfg.label]
-    if check.compile:
-        step.train_encoder = torch.compile(step.encoder, backend=opts.compile_backend)
-        step.train_predictor = torch.compile(step.predictor, backend=opts.compile_backend)
+    compile_step(step, check.compile, opts.compile_backend)
     masks = [m.to(device) for m in masks]
     reset_memory(device)
 
@@ -316,7 +346,7 @@ def guarded(row: dict[str, Any], limit_s: float, fn: Any, *args: Any) -> dict[st
         row["status"] = (f"timeout: {cause}" if isinstance(cause, CheckTimeout)
                          else "out of memory")
     finally:
-        if row.get("compile") and "torch._dynamo" in sys.modules:
+        if row.get("compile") not in (None, "off") and "torch._dynamo" in sys.modules:
             torch._dynamo.reset()  # frees the compiled graphs
     return row
 
@@ -326,7 +356,8 @@ def run(opts: Options, *, budget_s: float, batch: int) -> Result:
     start = time.perf_counter()
     checks = step_checks(opts.device, batch)
     # The quickstart (None) after the eager steps: what a user runs first outranks compiling.
-    plan = [*(c for c in checks if not c.compile), None, *(c for c in checks if c.compile)]
+    plan = [*(c for c in checks if c.compile == "off"), None,
+            *(c for c in checks if c.compile != "off")]
     weights = [c.weight if c else 1.5 for c in plan]
     rows: list[dict[str, Any]] = []
     flops_cache: dict[str, list[float]] = {}
@@ -335,7 +366,7 @@ def run(opts: Options, *, budget_s: float, batch: int) -> Result:
         limit = budget_share(budget_s - (time.perf_counter() - start), weights[i:])
         if check is None:
             row: dict[str, Any] = {"check": f"quickstart {opts.quickstart_steps} steps",
-                                   "compile": False}
+                                   "compile": "off"}
             fn, args = run_quickstart, (opts,)
         else:
             row = {"check": check.name, "compile": check.compile, "mfu_assumed": check.mfu_assumed}

@@ -150,6 +150,8 @@ def test_run_keeps_to_its_budget_and_goes_on_after_an_error(
     monkeypatch.setattr(gpu_check, "measure_step", slow_step)
     monkeypatch.setattr(gpu_check, "run_quickstart", broken_quickstart)
     monkeypatch.setattr(gpu_check, "fsdp_available", lambda: False)
+    # gc.collect() between checks takes seconds on a loaded machine: not what this test times.
+    monkeypatch.setattr(gpu_check, "reset_memory", lambda device: None)
     opts = gpu_check.Options(device=torch.device("cpu"), peak=None, timed_s=1.0, cycle=1,
                              compile_backend="eager", quickstart_steps=4)
     tic = time.monotonic()
@@ -157,9 +159,10 @@ def test_run_keeps_to_its_budget_and_goes_on_after_an_error(
     assert time.monotonic() - tic < 5
     statuses = [(row["check"], row.get("compile"), row["status"].split(":")[0])
                 for row in result.rows]
-    assert statuses == [("quickstart fp32 b2", False, "timeout"),
-                        ("quickstart 4 steps", False, "error"),
-                        ("quickstart fp32 b2", True, "timeout"),
+    assert statuses == [("quickstart fp32 b2", "off", "timeout"),
+                        ("quickstart 4 steps", "off", "error"),
+                        ("quickstart fp32 b2", "dynamic", "timeout"),
+                        ("quickstart fp32 b2", "buckets", "timeout"),
                         ("fsdp (1 GPU)", None, "fsdp")]
     assert result.rows[-1]["status"] == "fsdp: not available in this jepa-kit"
     assert result.failures == ["quickstart 4 steps: ValueError: a bug in the quickstart check"]
@@ -168,11 +171,41 @@ def test_run_keeps_to_its_budget_and_goes_on_after_an_error(
 # -- what runs on the GPU ----------------------------------------------------------------------
 def test_gpu_checks_are_the_paper_models_eager_then_compiled(gpu_check: ModuleType) -> None:
     checks = gpu_check.step_checks(torch.device("cuda"), 128)
+    models = ["ViT-B/16 pred6 bf16 b128", "ViT-H/14 pred12 bf16 b128"]
     assert [(c.name, c.compile) for c in checks] == [
-        ("ViT-B/16 pred6 bf16 b128", False), ("ViT-H/14 pred12 bf16 b128", False),
-        ("ViT-B/16 pred6 bf16 b128", True), ("ViT-H/14 pred12 bf16 b128", True)]
+        (name, mode) for mode in ("off", "dynamic", "buckets", "buckets+cudagraphs")
+        for name in models]
     assert {(c.cfg.img, c.cfg.precision) for c in checks} == {(224, "bf16")}
+    # Only the bucketed modes pad: the fixed shapes the static graphs and CUDA graphs need.
+    assert [c.cfg.length_bucket for c in checks] == [0, 0, 0, 0, 8, 8, 8, 8]
     assert checks[0].mfu_assumed == "30%-45%"
+    # No CUDA graphs without CUDA.
+    cpu = gpu_check.step_checks(torch.device("cpu"), 8)
+    assert [c.compile for c in cpu] == ["off", "dynamic", "buckets"]
+
+
+def test_compile_step_compiles_as_train_compile_does(gpu_check: ModuleType,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def fake(net: Any, *, static: bool, backend: Any = None, mode: Any = None) -> Any:
+        calls.append((type(net).__name__, {"static": static, "backend": backend, "mode": mode}))
+        return net
+
+    monkeypatch.setattr(gpu_check, "compile_network", fake)
+    check = gpu_check.step_checks(torch.device("cuda"), 2)
+    for c in check[:1] + check[2:3] + check[4:5] + check[6:7]:
+        with torch.device("meta"):
+            step = gpu_check.TrainStep(gpu_check.recipe_for(c.cfg))
+        calls.clear()
+        gpu_check.compile_step(step, c.compile, "inductor")
+        if c.compile == "off":
+            assert calls == []
+            continue
+        static = c.compile.startswith("buckets")
+        mode = "reduce-overhead" if c.compile.endswith("cudagraphs") else None
+        assert calls == [(name, {"static": static, "backend": "inductor", "mode": mode})
+                         for name in ("ViTEncoder", "ViTPredictor")]
 
 
 def test_gpu_step_is_built_on_the_device_it_runs_on(gpu_check: ModuleType) -> None:
@@ -215,13 +248,13 @@ def test_dry_run_runs_every_check_on_the_cpu(gpu_check: ModuleType, tmp_path: Pa
     rows = {(r["check"], r.get("compile")): r for r in data["rows"]}
     assert data["device_name"] == "cpu" and data["peak_bf16_tflops"] == 2.0
     assert data["elapsed_s"] < data["budget_s"]
-    for compiled in (False, True):
-        row = rows["quickstart fp32 b8", compiled]
+    for mode in ("off", "dynamic", "buckets"):
+        row = rows["quickstart fp32 b8", mode]
         assert row["status"] == "ok" and row["steps"] >= 1
         assert row["images_per_s"] == pytest.approx(8 / row["ms_per_step"] * 1e3, rel=1e-6)
         assert row["mfu"] == pytest.approx(row["tflops"] / 2.0)
         assert row["gflop_per_image"] > 0
-    quickstart = rows["quickstart 4 steps", False]
+    quickstart = rows["quickstart 4 steps", "off"]
     assert quickstart["status"] == "ok" and quickstart["steps"] == 4
     assert math.isfinite(quickstart["final_loss"]) and quickstart["wall_s"] > 0
     assert rows["fsdp (1 GPU)", None]["status"] in (
