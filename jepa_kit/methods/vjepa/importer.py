@@ -26,21 +26,9 @@ from typing import Any, ClassVar
 import torch
 
 from jepa_kit.encoders.vit_video import VideoViTEncoder, sincos_video
+from jepa_kit.methods import reference_file as ref
 from jepa_kit.methods.importer import ImportedWeights, ReferenceImporter
-from jepa_kit.methods.reference_file import (
-    ReferenceCheckpointError,
-    StateDict,
-    check_layout,
-    count_blocks,
-    encoder_layout,
-    heads_for,
-    load_torch_file,
-    mlp_ratio,
-    number,
-    require,
-    strip_prefix,
-    vit_dims,
-)
+from jepa_kit.methods.reference_file import ReferenceCheckpointError
 from jepa_kit.predictors.vit_video_predictor import VideoViTPredictor
 
 _ARCH = "V-JEPA ViT"
@@ -62,14 +50,14 @@ def looks_like_vjepa(raw: Any) -> bool:
     patchifier or mask tokens) rather than I-JEPA's."""
     if not isinstance(raw, dict):
         return False
-    wrapped, patch_ndim = encoder_layout(raw)
+    wrapped, patch_ndim = ref.encoder_layout(raw)
     return wrapped or patch_ndim == 5
 
 
 def is_vjepa_file(path: str | Path) -> bool:
     """Whether ``path`` is an official V-JEPA checkpoint (False for anything unreadable)."""
     try:
-        return looks_like_vjepa(load_torch_file(Path(path)))
+        return looks_like_vjepa(ref.load_torch_file(Path(path)))
     except ReferenceCheckpointError:
         return False
 
@@ -86,12 +74,12 @@ class VJEPAImporter(ReferenceImporter):
 
     @classmethod
     def read(cls, raw: dict[str, Any], path: Path, num_heads: int | None) -> VJEPAWeights:
-        encoder = strip_prefix(raw["encoder"], "encoder", path, "backbone.")
-        predictor = strip_prefix(raw["predictor"], "predictor", path, "backbone.")
-        target = (strip_prefix(raw["target_encoder"], "target_encoder", path, "backbone.")
+        encoder = ref.strip_prefix(raw["encoder"], "encoder", path, "backbone.")
+        predictor = ref.strip_prefix(raw["predictor"], "predictor", path, "backbone.")
+        target = (ref.strip_prefix(raw["target_encoder"], "target_encoder", path, "backbone.")
                   if "target_encoder" in raw else encoder)
 
-        require(encoder, {"pos_embed": 3, "blocks.0.mlp.fc1.weight": 2}, "encoder", path, _ARCH)
+        ref.require(encoder, {"pos_embed": 3, "blocks.0.mlp.fc1.weight": 2}, "encoder", path, _ARCH)
         patch_w = encoder.get("patch_embed.proj.weight")
         if patch_w is None or patch_w.ndim not in (4, 5) or patch_w.shape[-1] != patch_w.shape[-2]:
             raise ReferenceCheckpointError(f"{path}: the encoder has no square patch_embed.proj "
@@ -99,9 +87,9 @@ class VJEPAImporter(ReferenceImporter):
         width, in_chans = patch_w.shape[:2]
         tubelet, patch = (int(patch_w.shape[2]) if patch_w.ndim == 5 else 2), int(patch_w.shape[-1])
         grid, uniform = _grid_from_table(encoder["pos_embed"], patch_w.ndim == 5, path, "encoder")
-        num_heads = heads_for(width, num_heads, path)
+        num_heads = ref.heads_for(width, num_heads, path)
         enc_cfg: dict[str, Any] = {
-            "kind": "vit_video", **vit_dims(encoder, width, num_heads), "patch_size": patch,
+            "kind": "vit_video", **ref.vit_dims(encoder, width, num_heads), "patch_size": patch,
             "qkv_bias": "blocks.0.attn.qkv.bias" in encoder,
             "num_frames": grid[0] * tubelet if len(grid) == 3 else 1, "tubelet_size": tubelet,
             "uniform_power": uniform,
@@ -109,20 +97,20 @@ class VJEPAImporter(ReferenceImporter):
         pred_cfg = _predictor_arch(predictor, width, num_heads, grid, path)
         return VJEPAWeights(encoder, target, predictor, enc_cfg, pred_cfg,
                             img_size=grid[-1] * patch, in_chans=int(in_chans),
-                            epoch=int(number(raw.get("epoch")) or 0),
-                            loss=number(raw.get("loss")), source=str(path))
+                            epoch=int(ref.number(raw.get("epoch")) or 0),
+                            loss=ref.number(raw.get("loss")), source=str(path))
 
 
 def load_vjepa_checkpoint(path: str | Path, num_heads: int | None = None) -> VJEPAWeights:
     """Read an official V-JEPA checkpoint into our layout (``ReferenceCheckpointError`` naming
     the file when it is not one)."""
     path = Path(path)
-    return VJEPAImporter.read(check_layout(load_torch_file(path), path), path, num_heads)
+    return VJEPAImporter.read(ref.check_layout(ref.load_torch_file(path), path), path, num_heads)
 
 
-def _predictor_arch(sd: StateDict, width: int, num_heads: int, grid: tuple[int, ...],
+def _predictor_arch(sd: ref.StateDict, width: int, num_heads: int, grid: tuple[int, ...],
                     path: Path) -> dict[str, Any]:
-    require(sd, {"predictor_embed.weight": 2, "predictor_pos_embed": 3,
+    ref.require(sd, {"predictor_embed.weight": 2, "predictor_pos_embed": 3,
                  "predictor_blocks.0.mlp.fc1.weight": 2}, "predictor", path, _ARCH)
     d, enc_width = sd["predictor_embed.weight"].shape
     if enc_width != width:
@@ -138,9 +126,9 @@ def _predictor_arch(sd: StateDict, width: int, num_heads: int, grid: tuple[int, 
         raise ReferenceCheckpointError(f"{path}: the predictor's grid {pred_grid} differs from "
                                        f"the encoder's {grid}")
     return {
-        "kind": "vit_video_predictor", "embed_dim": d, "depth": count_blocks(sd),
+        "kind": "vit_video_predictor", "embed_dim": d, "depth": ref.count_blocks(sd),
         "num_heads": num_heads, "num_mask_tokens": tokens, "uniform_power": pred_uniform,
-        "mlp_ratio": mlp_ratio(d, sd["predictor_blocks.0.mlp.fc1.weight"].shape[0]),
+        "mlp_ratio": ref.mlp_ratio(d, sd["predictor_blocks.0.mlp.fc1.weight"].shape[0]),
         "qkv_bias": "predictor_blocks.0.attn.qkv.bias" in sd,
     }
 
