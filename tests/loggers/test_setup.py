@@ -54,3 +54,15 @@ def test_an_unwritable_folder_names_the_option(tmp_path: Path) -> None:
     tensorboard = registry("logger").load("tensorboard")
     with pytest.raises(LoggerSetupError, match=r"loggers\[0\]\.log_dir: cannot write "):
         Loggers.open([tensorboard.Config(log_dir="file/tb")], run)
+
+
+def test_changing_the_loggers_of_a_resumed_run_needs_no_consent() -> None:
+    from jepa_kit.recipe import load_recipe, recipe_to_dict
+    from jepa_kit.train.resume import check_resume
+    from tests.train.helpers import QUICKSTART
+
+    old = recipe_to_dict(load_recipe(QUICKSTART))
+    old.pop("loggers")  # a checkpoint from before loggers were a recipe list
+    new = recipe_to_dict(load_recipe(QUICKSTART, ['loggers=[{kind="csv"}]']))
+    lines = check_resume(old, new, source="step_3.pt", allow_changes=False)
+    assert lines == ["loggers: [] -> [{'kind': 'csv', 'path': 'metrics.csv'}]"]
