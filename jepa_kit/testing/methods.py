@@ -42,7 +42,7 @@ _VIDEO_DATA = {"kind": "synthetic_video", "img_size": 32, "train_size": 16, "val
 def _recipe(cls: type, cfg: Any, sections: Mapping[str, Mapping[str, Any]] | None,
             batch_size: int, configs: Mapping[tuple[str, str], Any] | None = None) -> Any:
     from jepa_kit.recipe import validate_recipe
-    from jepa_kit.testing.sweep import SMALL_CONFIGS, small_config
+    from jepa_kit.testing.small_configs import SMALL_CONFIGS, small_config
 
     who = f"method {label(cls)}"
     slots = getattr(cls, "slots", None)
