@@ -111,8 +111,14 @@ def test_export_then_load_gives_the_same_features(
             back = jepa_kit.load_encoder(out)
             assert back.which == fmt
             torch.testing.assert_close(back(images), expected, atol=1e-5, rtol=1e-4)
-    assert "the context encoder of a jepa-kit ijepa run" in (tmp_path / "hf/README.md"
-                                                             ).read_text()
+    card = (tmp_path / "hf/README.md").read_text()
+    loss = read_checkpoint(run.checkpoint).metrics["loss"]
+    assert "# quickstart: the context encoder of a jepa-kit ijepa run" in card
+    assert "- method: `ijepa`, exported encoder: `context`" in card
+    assert ("- data: `synthetic` (img_size=32, num_classes=4, train_size=128, val_size=64, "
+            in card)
+    assert "- steps: 4 (epoch 0)" in card and f"- last logged loss: {loss:.4f}" in card
+    assert "max_steps = 4" in card  # the resolved recipe
     assert not (tmp_path / "plain").exists()
     jepa_kit.export(run.run_dir, tmp_path / "plain", format="timm", card=False)
     assert not (tmp_path / "plain" / "README.md").exists()
