@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -22,14 +23,22 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+#: What a working copy holds that is not the project's source: never copied to build from.
+GENERATED = (".venv", ".git", "runs", "*.egg-info", "build", "dist", "site", "__pycache__",
+             ".pytest_cache", ".ruff_cache")
+
 
 def build(project: Path, outdir: Path) -> tuple[Path, Path]:
     """``python -m build`` of ``project`` (the sdist, then the wheel from it): (sdist, wheel).
 
-    ``--no-isolation`` builds with this environment's setuptools instead of downloading one.
+    It builds from a copy of the project, as setuptools writes an ``*.egg-info`` folder into
+    the tree it builds (in the repository it would shadow the editable install's metadata),
+    and with ``--no-isolation``: this environment's setuptools instead of a download.
     """
+    source = outdir / "source"
+    shutil.copytree(project, source, ignore=shutil.ignore_patterns(*GENERATED), symlinks=True)
     done = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir",
-                           str(outdir), str(project)], capture_output=True, text=True)
+                           str(outdir), str(source)], capture_output=True, text=True)
     assert done.returncode == 0, f"build of {project} failed:\n{done.stdout}\n{done.stderr}"
     [sdist] = outdir.glob("*.tar.gz")
     [wheel] = outdir.glob("*.whl")
