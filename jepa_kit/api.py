@@ -71,7 +71,10 @@ def set_strings(overrides: Overrides) -> list[str]:
     from jepa_kit.recipe import flatten
 
     out = []
-    for key, value in flatten(dict(overrides)).items():
+    # A section's kind first: setting it starts the section afresh (as --set does), which
+    # must not drop the keys given beside it.
+    flat = sorted(flatten(dict(overrides)).items(), key=lambda kv: not kv[0].endswith(".kind"))
+    for key, value in flat:
         if value is None:
             raise UserError(f"overrides[{key!r}] = None: TOML has no null; leave the key out "
                             "to keep the recipe's value")

@@ -47,8 +47,9 @@ def test_load_by_name_path_and_object_with_overrides() -> None:
     assert by_path.train.epochs == 2 and by_path.encoder.embed_dim == 96
     again = jepa_kit.load_recipe(by_path, {"train.batch_size": 8})
     assert (again.train.batch_size, again.train.epochs, by_path.train.batch_size) == (8, 2, 64)
-    switched = jepa_kit.load_recipe("quickstart", {"loss.kind": "smooth_l1"})
-    assert switched.loss.kind == "smooth_l1"
+    switched = jepa_kit.load_recipe("quickstart", {"loss": {"normalize_targets": False,
+                                                            "kind": "smooth_l1"}})
+    assert switched.loss.kind == "smooth_l1" and switched.loss.normalize_targets is False
 
 
 def test_bad_overrides_name_what_was_given() -> None:
