@@ -98,8 +98,11 @@ def _check(proto: Protocol, device: str, features: str, augment: str,
     name = proto.config.kind
     if device not in ("auto", "cpu", "cuda"):
         raise UserError(f"--device {device!r}: expected auto, cpu or cuda")
-    if augment not in ("none", "ijepa", "vjepa"):
-        raise UserError(f"--augment {augment!r}: expected none, ijepa or vjepa")
+    from jepa_kit.eval.augmented import augmentations
+
+    if augment != "none" and augment not in augmentations():  # each method's eval defaults
+        raise UserError(f"--augment {augment!r}: expected none, "
+                        f"{', '.join(augmentations()) or '(no method declares one)'}")
     if augment != "none" and not proto.fits:
         raise UserError(f"--augment {augment}: the {name} protocol trains nothing to augment")
     if proto.reads != "pooled" and features != "avg":

@@ -4,7 +4,8 @@ Each method with an official implementation declares its importer
 (``Method.reference_importer``, in ``jepa_kit/methods/<name>/importer.py``). The file is read
 once (``torch.load(weights_only=True)``: jepa-kit never unpickles code) and checked to be a
 dict of state dicts; every installed method's importer is asked whether it is its own, and
-the one that claims it reads the weights and the architecture behind them. The result must
+the one that claims it (the highest ``priority`` where several do) reads the weights and the
+architecture behind them. The result must
 rebuild before a checkpoint is written.
 
 Every bad input is a ``ReferenceCheckpointError`` (a user error) naming the file and saying what
@@ -57,10 +58,11 @@ def read_reference(path: str | Path, num_heads: int | None = None
         raise ReferenceCheckpointError(
             f"{path}: no installed method's importer recognises this checkpoint (importers: "
             f"{', '.join(importers()) or 'none'})")
-    if len(claimed) > 1:
-        names = ", ".join(imp.method for imp in claimed)
-        raise ReferenceCheckpointError(f"{path}: claimed by the importers of {names}; "
-                                       f"their claims must not overlap")
+    claimed.sort(key=lambda imp: -imp.priority)
+    if len(claimed) > 1 and claimed[0].priority == claimed[1].priority:
+        names = ", ".join(imp.method for imp in claimed if imp.priority == claimed[0].priority)
+        raise ReferenceCheckpointError(f"{path}: claimed by the importers of {names} at the "
+                                       f"same priority; one of them must claim less")
     importer = claimed[0]
     weights = importer.read(raw, path, num_heads)
     try:  # fail here, not at training time, if the weights do not fit

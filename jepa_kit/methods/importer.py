@@ -85,6 +85,9 @@ class ReferenceImporter(ABC):
     method: ClassVar[str]
     #: The model family, for messages ("I-JEPA ViT").
     architecture: ClassVar[str]
+    #: When several importers claim a file, the highest priority reads it (a tie is an error).
+    #: A catch-all importer takes a lower one, so a more specific claim wins over it.
+    priority: ClassVar[int] = 0
 
     @classmethod
     @abstractmethod

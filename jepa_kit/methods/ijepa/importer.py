@@ -74,6 +74,8 @@ class IJEPAImporter(ReferenceImporter):
 
     method: ClassVar[str] = "ijepa"
     architecture: ClassVar[str] = _ARCH
+    #: The catch-all: it also reads malformed files, to say what is wrong with them.
+    priority: ClassVar[int] = -1
 
     @classmethod
     def claims(cls, raw: dict[str, Any]) -> bool:
