@@ -249,6 +249,29 @@ def loggers_section() -> list[str]:
     return out
 
 
+def optim_components() -> list[str]:
+    """The optimizers and schedules ``[optim]`` names in its three tables."""
+    out: list[str] = []
+    for kind, tables in (("optimizer", {"optimizer": "adamw"}),
+                         ("schedule", {"lr_schedule": "cosine", "wd_schedule": "cosine"})):
+        reg = registry(kind)
+        loaded = reg.load_all()
+        where = " and ".join(f'`[optim.{t}]` (default `kind = "{d}"`)' for t, d in tables.items())
+        out += [f"## `[optim.{next(iter(tables))}]`: {kind} components", "",
+                f"Entry-point group `{GROUPS[kind]}`; picked by {where}, a table or just the "
+                f'name (`optim.{next(iter(tables))} = "{next(iter(loaded))}"`). '
+                f"Installed: {', '.join(f'`{n}`' for n in loaded)}.", ""]
+        for name, cls in loaded.items():
+            entry = reg.entry(name)
+            out += [f'### `optim.{next(iter(tables))}.kind = "{name}"`', "",
+                    f"`{entry.value}`, from the distribution `{entry.distribution}`.", ""]
+            summary = docstring(cls)
+            if summary:
+                out += [summary, ""]
+            out += [*field_table(cls.Config, f"optim.{next(iter(tables))}"), ""]
+    return out
+
+
 def generate() -> str:
     lines = [HEADER]
     for section in ("run", "method", "data", "views", "encoder", "predictor", "masker",
@@ -256,6 +279,8 @@ def generate() -> str:
                     "distributed", "expect"):
         if section in PLAIN_SECTIONS:
             lines += plain_section(section, PLAIN_SECTIONS[section])
+            if section == "optim":
+                lines += optim_components()
         else:
             lines += component_section(section, COMPONENT_SECTIONS[section])
     lines += regularizers_section()
