@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from jepa_kit.cli.console import err
 from jepa_kit.cli.options import SetOption
 
 out = Console(highlight=False, soft_wrap=True)
@@ -95,6 +96,9 @@ def plan(
             rng = np.random.default_rng([seed, 0x52414E, i])
             results[name].append(run_episode(room, policy, start, goal, radius=radius,
                                              max_steps=max_steps, rng=rng))
+        if (i + 1) % 10 == 0 and i + 1 < episodes:
+            done = summarise(results["planner"])["success_rate"]
+            err.print(f"episode {i + 1}/{episodes}: planner success so far {done:.0%}")
     summary = {name: summarise(eps) for name, eps in results.items()}
 
     kind = "walled" if room.spec.wall else "open"
