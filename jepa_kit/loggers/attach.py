@@ -43,9 +43,8 @@ def log_to_run(run_dir: Path, *, step: int, metrics: Mapping[str, Any] | None = 
             continue
         logger = registry("logger").load(config.kind)(config)
         info = RunInfo(run_dir=Path(run_dir), name=Path(run_dir).name,
-                       config=recipe_to_dict(recipe),  # as the run logged it; no params:
-                       # this process's device and world size are not the run's
-                       state=state.get(config.kind, {}), resumed=True, start_step=step)
+                       config=recipe_to_dict(recipe), state=state.get(config.kind, {}),
+                       resumed=True, start_step=step, records_only=True)
         try:
             logger.start(info)
             if metrics:

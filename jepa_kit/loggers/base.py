@@ -53,7 +53,8 @@ class RunInfo:
     (jepa-kit version, git commit, world size, ...); ``tags`` labels that group runs (a sweep's
     variant and seed). ``state`` is this logger's saved state from an earlier start of the same
     run (e.g. the tracker's run id), empty for a new run; ``resumed`` whether this start
-    continues a checkpoint.
+    continues a checkpoint. ``records_only``: a later command (``eval``, ``diagnose``) adds
+    records to a finished run; config and params were recorded by the run and stay as they are.
     """
 
     run_dir: Path
@@ -64,6 +65,7 @@ class RunInfo:
     state: Mapping[str, Any] = field(default_factory=dict)
     resumed: bool = False
     start_step: int = 0
+    records_only: bool = False
 
 
 class Logger(ABC):

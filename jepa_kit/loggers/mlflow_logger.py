@@ -59,6 +59,7 @@ class MLflowLogger(Logger):
         super().__init__(config)
         self._client: Any = None
         self._run_id: str | None = None
+        self._records_only = False  # the run's status is the run's to set
 
     def start(self, run: RunInfo) -> dict[str, Any]:
         try:
@@ -90,6 +91,7 @@ class MLflowLogger(Logger):
             experiment_id = (experiment.experiment_id if experiment is not None
                              else client.create_experiment(self.config.experiment))
             old = self._previous_run(run)
+            self._records_only = run.records_only and old is not None
             tags = {**run.tags, **self.config.tags}
             if old is None:
                 created = client.create_run(experiment_id, run_name=run.name, tags=tags)
@@ -97,8 +99,9 @@ class MLflowLogger(Logger):
                 self._log_params(run, {})
             else:
                 self._run_id = old.info.run_id
-                client.update_run(self._run_id, status="RUNNING")
-                self._log_params(run, dict(old.data.params))
+                if not run.records_only:
+                    client.update_run(self._run_id, status="RUNNING")
+                    self._log_params(run, dict(old.data.params))
         except LoggerSetupError:
             raise
         except Exception as exc:
@@ -145,7 +148,7 @@ class MLflowLogger(Logger):
         self._client.log_image(self._run_id, image.convert("RGB"), key=key, step=step)
 
     def finish(self, status: str) -> None:
-        if self._client is not None and self._run_id is not None:
+        if self._client is not None and self._run_id is not None and not self._records_only:
             run_id, self._run_id = self._run_id, None
             self._client.set_terminated(run_id, status={"finished": "FINISHED", "stopped":
                                                         "KILLED"}.get(status, "FAILED"))

@@ -47,6 +47,8 @@ class TensorBoardLogger(Logger):
             self._writer = SummaryWriter(log_dir=str(folder))
         except OSError as exc:
             raise LoggerSetupError(f"cannot write {folder}: {exc}", "log_dir") from exc
+        if run.records_only:
+            return {}
         text = json.dumps({"config": run.config, "params": run.params, "tags": run.tags},
                           indent=2, default=str)
         self._writer.add_text("run", f"```\n{text}\n```", run.start_step)

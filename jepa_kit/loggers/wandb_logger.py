@@ -68,7 +68,7 @@ class WandbLogger(Logger):
                 project=c.project, entity=c.entity, mode=c.mode, dir=str(folder),
                 name=run.name, id=run_id or _new_id(), resume="allow",
                 group=c.group or run.tags.get("variant"), tags=tags or None,
-                config={"recipe": dict(run.config), **run.params},
+                config=None if run.records_only else {"recipe": dict(run.config), **run.params},
                 settings=wandb.Settings(console="off"),  # the progress display stays ours
             )
         except Exception as exc:
