@@ -1,6 +1,6 @@
 """Conformance of loggers: a logger starts in a fresh run folder, takes metric rows (numbers,
-strings, lists, NaN) and images without raising, returns JSON-serialisable state, finishes, and
-starts again as a resumed run from that state."""
+strings, lists, NaN) and images without raising, returns JSON-serialisable state, finishes,
+starts again as a resumed run from that state, and once more to add records only."""
 
 from __future__ import annotations
 
@@ -57,6 +57,10 @@ def check_logger(cls: type, config: ConfigLike = None, *, name: str | None = Non
         expect(isinstance(state2, dict), f"{who}: a resumed start() must return a dict")
         again.log_metrics({"step": 3, "epoch": 0, "loss": 0.25})
         again.finish("finished")
+        later: Logger = cls(cfg)  # `jepa-kit eval` adding a row to the finished run
+        later.start(RunInfo(**{**vars(resumed), "start_step": 3, "records_only": True}))
+        later.log_metrics({"step": 3, "eval_knn_top1": 0.5})
+        later.finish("finished")
         if state.get("run_id") is not None:
             expect(state2.get("run_id") == state["run_id"],
                    f"{who}: a resumed run must continue the tracker run it saved "
