@@ -92,7 +92,7 @@ def check_method(cls: type, config: ConfigLike = None, *,
     from jepa_kit.build import build_dataset, build_method
     from jepa_kit.data.loader import Batch, build_loader
     from jepa_kit.methods.base import RESERVED_NAMES, Method, StepOutput
-    from jepa_kit.optim.adamw import build_adamw
+    from jepa_kit.optim.adamw import AdamW
     from jepa_kit.views.base import Views
 
     cfg = check_config(cls, "method", config, name)
@@ -136,8 +136,13 @@ def check_method(cls: type, config: ConfigLike = None, *,
            f"{who}: a batch has {len(batches[0].views)} views, its views make "
            f"{method.views.num_views}")
 
-    optimizer = build_adamw([nets[n] for n in method.trainable], betas=(0.9, 0.999), eps=1e-8,
-                            fused=False)
+    groups = built(method.param_groups, who, "param_groups()")
+    given = [id(p) for g in groups for p in g["params"]]
+    trained = {id(p) for n in method.trainable for p in nets[n].parameters() if p.requires_grad}
+    expect(len(given) == len(set(given)) and set(given) == trained,
+           f"{who}: param_groups() must hold every trainable parameter exactly once "
+           f"({len(given)} entries, {len(set(given))} distinct, {len(trained)} trainable)")
+    optimizer = AdamW(AdamW.Config(implementation="foreach")).build(groups)
     for group in optimizer.param_groups:
         group["lr"] = 1e-3
     frozen = {n: {k: v.clone() for k, v in nets[n].state_dict().items()}

@@ -112,3 +112,17 @@ def test_set_values_scales_lr_and_skips_excluded_groups() -> None:
     assert [g["weight_decay"] for g in opt.param_groups] == [0.05, 0.0]
     set_values(opt, 0.2, None)  # None: weight decay untouched
     assert [g["weight_decay"] for g in opt.param_groups] == [0.05, 0.0]
+
+
+def test_plugins_lists_both_kinds_with_their_built_ins() -> None:
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "jepa_kit", "plugins", "--json"],
+                            text=True, capture_output=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    rows = {(r["kind"], r["name"]): r["class"] for r in json.loads(result.stdout)}
+    assert rows[("optimizer", "adamw")] == "jepa_kit.optim.adamw:AdamW"
+    assert rows[("optimizer", "sgd")] == "jepa_kit.optim.sgd:SGD"
+    assert {n for k, n in rows if k == "schedule"} >= {"cosine", "linear", "constant"}
