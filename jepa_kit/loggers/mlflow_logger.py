@@ -2,14 +2,16 @@
 
 ``uri`` is the tracking URI: ``file:/path/mlruns`` (a local file store, no server; needs only
 ``mlflow-skinny``), ``sqlite:///mlflow.db`` (needs the full ``mlflow`` package), or an
-``http(s)://`` tracking server. The MLflow run id is kept in the run folder (``loggers.json``),
-so a resumed run appends to the same MLflow run. The resolved recipe is logged as params
-(``recipe.<dotted key>``), with jepa-kit's version and git commit; a sweep's variant and seed
-are tags. Images go in as MLflow images (``log_image``), at their step.
+``http(s)://`` tracking server; unset, ``MLFLOW_TRACKING_URI``, else ``./mlruns`` (MLflow's own
+default is now a SQLite file, which ``mlflow-skinny`` cannot open). The MLflow run id is kept
+in the run folder (``loggers.json``), so a resumed run appends to the same MLflow run. The
+resolved recipe is logged as params (``recipe.<dotted key>``), with jepa-kit's version and git
+commit; a sweep's variant and seed are tags. Images go in as MLflow images (``log_image``), at
+their step.
 
 MLflow 3 keeps the file store in maintenance mode and refuses it unless
-``MLFLOW_ALLOW_FILE_STORE`` is set; for a ``file:`` URI named in the recipe this logger sets it
-(when unset), since the recipe asked for that store.
+``MLFLOW_ALLOW_FILE_STORE`` is set; for a ``file:`` URI (named in the recipe, or the ``./mlruns``
+default) this logger sets it (when unset), since that store is what was asked for.
 """
 
 from __future__ import annotations
@@ -46,8 +48,9 @@ class MLflowLogger(Logger):
     class Config(LoggerConfig):
         kind: Literal["mlflow"] = "mlflow"
         uri: str | None = Field(None, min_length=1, description="Tracking URI (file:/path, "
-                                "sqlite:///file.db, http://host:5000); None: MLflow's own "
-                                "default (the MLFLOW_TRACKING_URI environment variable).")
+                                "sqlite:///file.db, http://host:5000); None: the "
+                                "MLFLOW_TRACKING_URI environment variable, else ./mlruns (a "
+                                "file store in the folder jepa-kit runs from).")
         experiment: str = Field("jepa-kit", min_length=1, description="MLflow experiment; "
                                 "created when missing.")
         tags: dict[str, str] = Field(default_factory=dict, description="Extra run tags.")
@@ -67,7 +70,8 @@ class MLflowLogger(Logger):
         except ImportError as exc:
             raise LoggerSetupError("the mlflow logger needs MLflow: pip install "
                                    "'jepa-kit[mlflow]' (mlflow-skinny)") from exc
-        uri = self.config.uri
+        uri = self.config.uri or os.environ.get("MLFLOW_TRACKING_URI") or \
+            Path("mlruns").resolve().as_uri()
         if uri is not None and _local_path(uri) is not None:
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
             folder = _local_path(uri)
@@ -105,7 +109,7 @@ class MLflowLogger(Logger):
         except LoggerSetupError:
             raise
         except Exception as exc:
-            raise LoggerSetupError(f"MLflow at {uri or 'its default URI'} failed: "
+            raise LoggerSetupError(f"MLflow at {uri} failed: "
                                    f"{type(exc).__name__}: {exc}", "uri") from exc
         return {"run_id": self._run_id, "experiment": self.config.experiment}
 
