@@ -24,6 +24,7 @@ from pydantic_core import PydanticUndefined
 from jepa_kit.recipe import (
     COMPONENT_SECTIONS,
     ENGINE_DEFAULTS,
+    LEGACY_METHOD,
     DistributedSection,
     EvalSection,
     ExpectSection,
@@ -65,7 +66,8 @@ default shown. `jepa-kit show RECIPE` prints a recipe with every default filled 
 errors, and `--set section.key=value` overrides any field from the command line (the value is
 parsed as TOML).
 
-`[method] kind` picks the method (default `"ijepa"`); the method decides which component
+`[method] kind` picks the method (required; a recipe without one is read as `"ijepa"`, with a
+deprecation warning); the method decides which component
 sections the recipe has (I-JEPA: `encoder`, `predictor`, `masker`, `target_updater`, `loss`,
 `views`; LeJEPA: `encoder`, `projector`, `views`), fills in the ones a recipe leaves out with
 its defaults, and refuses the others. Component sections (`method`, `data` and the method's)
@@ -169,6 +171,8 @@ def plain_section(section: str, model: type[BaseModel]) -> list[str]:
 
 def default_kinds(section: str) -> str:
     """Where the section's default ``kind`` comes from: the engine, or each method's slots."""
+    if section == "method":  # required; a recipe without it is read as I-JEPA's, deprecated
+        return f'required (a recipe without one is read as `"{LEGACY_METHOD}"`, with a warning)'
     if section in ENGINE_DEFAULTS:
         return f'default `kind = "{ENGINE_DEFAULTS[section]}"`'
     used = [(name, cls.slots[section]) for name, cls in registry("method").load_all().items()

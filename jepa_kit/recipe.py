@@ -3,7 +3,8 @@
 A recipe has the sections ``run``, ``method``, ``data``, ``optim``, ``train`` and ``eval``,
 plus the component sections its method declares (``Method.slots``; I-JEPA: ``encoder``,
 ``predictor``, ``masker``, ``target_updater``, ``loss``, ``views``). ``[method] kind`` picks
-the method and defaults to ``"ijepa"``. A slot section the recipe leaves out gets the method's
+the method; a recipe without one is read as I-JEPA's, with a warning (see ``migrate``). A slot
+section the recipe leaves out gets the method's
 default component; a component section the method does not use is an error. Component
 sections are discriminated unions over every installed component of that kind, keyed by
 ``kind``, so a plugin's options are validated exactly like a built-in's.
@@ -17,6 +18,9 @@ either changes ``method.kind``, the sections the new method does not use are dro
 
 Recipes written before views were a component kept the augmentation settings in ``[data]``;
 ``migrate`` moves them to ``[views]`` (with a warning) so old files and checkpoints still load.
+Recipes written before methods were plug-ins have no ``[method] kind``: they were I-JEPA's, and
+``migrate`` reads them so (``LEGACY_METHOD``, with a warning naming the fix, until the next
+release).
 """
 
 from __future__ import annotations
@@ -61,7 +65,10 @@ COMPONENT_SECTIONS.pop("logger")  # a list, ``[[loggers]]``
 COMPONENT_SECTIONS.pop("optimizer")  # optim.optimizer, a table inside [optim]
 COMPONENT_SECTIONS.pop("schedule")  # optim.lr_schedule and optim.wd_schedule
 #: The component the engine's own sections get when they name none.
-ENGINE_DEFAULTS: dict[str, str] = {"method": "ijepa", "data": "synthetic"}
+ENGINE_DEFAULTS: dict[str, str] = {"data": "synthetic"}
+#: The method of a recipe without ``[method] kind``: written before methods were plug-ins, it
+#: is an I-JEPA recipe. Deprecated: read so with a warning for one release, then an error.
+LEGACY_METHOD = "ijepa"
 #: Augmentation settings that lived in ``[data]`` before views were a component.
 LEGACY_VIEW_KEYS = ("crop_scale", "horizontal_flip", "color_jitter", "gaussian_blur")
 
@@ -345,12 +352,12 @@ def sections_of(data: dict[str, Any]) -> dict[str, str | None]:
 
     An unknown method contributes no slots (its own error is reported by validation)."""
     method = data.get("method", {})
-    name = method.get("kind", ENGINE_DEFAULTS["method"]) if isinstance(method, dict) else None
+    name = method.get("kind", LEGACY_METHOD) if isinstance(method, dict) else None
     try:
         slots = method_slots(name) if isinstance(name, str) else {}
     except UserError:
         slots = {}
-    return {**ENGINE_DEFAULTS, **slots}
+    return {"method": LEGACY_METHOD, **ENGINE_DEFAULTS, **slots}
 
 
 @functools.cache
@@ -443,7 +450,7 @@ class RecipeBase(Section):
         return self
 
 
-def recipe_model(method: str = ENGINE_DEFAULTS["method"]) -> type[BaseModel]:
+def recipe_model(method: str = LEGACY_METHOD) -> type[BaseModel]:
     """The recipe model of ``method`` over the components installed now."""
     signature = tuple(
         (registry(k).generation, tuple(registry(k).names())) for k in GROUPS
@@ -451,7 +458,7 @@ def recipe_model(method: str = ENGINE_DEFAULTS["method"]) -> type[BaseModel]:
     return _recipe_model(method, signature)
 
 
-def recipe_schema(method: str = ENGINE_DEFAULTS["method"]) -> dict[str, Any]:
+def recipe_schema(method: str = LEGACY_METHOD) -> dict[str, Any]:
     """JSON Schema of a ``method`` recipe over the installed components (editor completion)."""
     return recipe_model(method).model_json_schema()
 
@@ -606,7 +613,15 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
 
 # -- validation --------------------------------------------------------------------------------
 def migrate(data: dict[str, Any], source: str) -> None:
-    """Move pre-views augmentation keys from ``[data]`` to ``[views]``, in place."""
+    """Read an older recipe as today's, in place, with a warning naming the fix: a recipe
+    without ``[method] kind`` is I-JEPA's; pre-views augmentation keys move from ``[data]``
+    to ``[views]``."""
+    method = data.setdefault("method", {})
+    if isinstance(method, dict) and "kind" not in method:
+        method["kind"] = LEGACY_METHOD
+        warnings.warn(f"{source}: no [method] kind; read as {LEGACY_METHOD!r} (recipes "
+                      f"without one are deprecated and will be refused in the next release); "
+                      f"add [method] kind = \"{LEGACY_METHOD}\"", FutureWarning, stacklevel=3)
     body = data.get("data")
     if not isinstance(body, dict):
         return
@@ -624,7 +639,7 @@ def _check_kinds(data: dict[str, Any]) -> list[tuple[str, str]]:
     method = data.setdefault("method", {})
     if not isinstance(method, dict):
         return [("method", f"expected a [method] table, got {method!r}")]
-    name = method.setdefault("kind", ENGINE_DEFAULTS["method"])
+    name = method.get("kind")
     if not isinstance(name, str) or name not in registry("method").names():
         return [("method.kind", registry("method").unknown_message(str(name)))]
     sections = sections_of(data)

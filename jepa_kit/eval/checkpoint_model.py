@@ -51,6 +51,11 @@ def recipe_from_checkpoint(state: CheckpointRecord | Mapping[str, Any], source: 
     if not isinstance(raw, dict):
         raise UserError(f"{source}: the checkpoint's recipe is not a table (got "
                         f"{type(raw).__name__})")
+    method = raw.get("method")
+    if isinstance(state, CheckpointRecord) and (method is None or (
+            isinstance(method, dict) and "kind" not in method)):
+        # Recipes saved before methods were plug-ins name none: the record does.
+        raw = {**raw, "method": {**(method or {}), "kind": state.method}}
     try:
         return validate_recipe(apply_overrides(raw, overrides), source)
     except RecipeError as exc:

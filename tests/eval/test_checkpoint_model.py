@@ -48,11 +48,11 @@ def test_random_init_is_the_runs_step0_encoder(checkpoint: Path) -> None:
 
 
 def test_partial_recipe_of_an_imported_checkpoint(fixtures_dir: Path, tmp_path: Path) -> None:
-    # import-reference writes encoder, predictor, data.img_size and, on grids too small for the
-    # default masker, a masker that fits; defaults fill the rest.
+    # import-reference writes method, encoder, predictor, data.img_size and, on grids too small
+    # for the default masker, a masker that fits; defaults fill the rest.
     path = import_reference(fixtures_dir / "tiny_checkpoint.pth.tar", tmp_path)
     state = load_checkpoint(path)
-    assert set(state["recipe"]) == {"encoder", "predictor", "data", "masker"}
+    assert set(state["recipe"]) == {"method", "encoder", "predictor", "data", "masker"}
     encoder, recipe = load_encoder(path)
     assert _same(encoder, state["target_encoder"]) and recipe.img_size == 32
     assert recipe.data.kind == "synthetic" and recipe.masker.min_keep == 7

@@ -50,6 +50,7 @@ def outputs(expected: dict) -> dict[str, torch.Tensor]:
 def test_architecture_is_read_off_the_shapes() -> None:
     weights = load_reference_checkpoint(CKPT)
     assert weights.recipe_fragment() == {
+        "method": {"kind": "ijepa"},
         "encoder": {"kind": "vit", "embed_dim": 96, "depth": 3, "num_heads": 3,
                     "mlp_ratio": 4.0, "patch_size": 4, "qkv_bias": True},
         "predictor": {"kind": "vit_predictor", "embed_dim": 48, "depth": 2, "num_heads": 3,

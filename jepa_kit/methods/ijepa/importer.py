@@ -58,6 +58,7 @@ class ReferenceWeights(ImportedWeights):
         patch grid (small checkpoints), so that the fragment validates as a recipe on its own.
         """
         fragment: dict[str, Any] = {
+            "method": {"kind": "ijepa"},
             "encoder": dict(self.encoder_config),
             "predictor": dict(self.predictor_config),
             "data": {"img_size": self.img_size},
