@@ -1,4 +1,5 @@
-"""Interoperability: official I-JEPA checkpoints in; safetensors, timm and Hugging Face out."""
+"""Interoperability: official checkpoints in (each method's importer claims its own); safetensors,
+timm and Hugging Face out."""
 
 from jepa_kit.interop.export import EXPORT_FORMATS, export_checkpoint, export_encoder
 from jepa_kit.interop.reference import (
