@@ -126,6 +126,7 @@ def test_plan_refuses_a_missing_checkpoint(tmp_path: Path,
     assert "none.pt: no such checkpoint file" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_scaffolded_planner_plugs_into_plan(
         checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
