@@ -1,60 +1,53 @@
-"""End-to-end fine-tuning of a checkpoint's encoder with a linear head (MAE's protocol).
+"""``jepa-kit eval finetune``: a checkpoint's encoder fine-tuned by the ``finetune`` method.
 
-    rebuild the encoder (drop path set) -> pool + LayerNorm + head -> per epoch: RandAugment
-    batches -> Mixup/CutMix -> soft-target cross-entropy -> AdamW with layer-wise lr decay
-    -> validate -> checkpoint
+    checkpoint + FinetuneConfig -> a recipe (method finetune, the checkpoint's encoder and
+    data, AdamW with warmup + cosine) -> the ``Trainer`` -> finetune.json
 
-Runs in one process or one per device under ``torchrun`` (DDP on gloo or NCCL, as pre-training;
-the global batch is ``batch_size x processes``). Rank 0 writes ``checkpoints/step_N.pt`` at the
-end of every epoch (atomically, with a content hash) and ``finetune.json`` (settings, the
-val loss and top-1 before training and after every epoch). ``resume=True`` continues from the
-newest checkpoint at the next epoch; the data order and augmentations of an epoch depend only
-on ``(seed, epoch, rank)``, so on the CPU a resumed run ends with the same weights as one that
-never stopped. Defaults and paper numbers: ``jepa_kit.eval.finetune_config``, docs/finetuning.md.
+The training loop is the engine's (``jepa_kit.train.trainer``): checkpoints every epoch,
+resume, precision, torchrun (DDP on gloo or NCCL, the global batch is ``batch_size x
+processes``), stop signals. Validation top-1 is its periodic evaluation (the ``classify``
+protocol on the ``classifier`` network, every epoch), read back from ``metrics.jsonl``. This
+module adds the score before training and ``finetune.json`` (settings, val loss and top-1
+before training and after every epoch). Defaults and paper numbers:
+``jepa_kit.eval.finetune_config``, docs/finetuning.md.
 
 - [0]: MAE, He et al. 2021, arXiv:2111.06377
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
-from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from jepa_kit import __version__
 from jepa_kit.atomic import atomic_write
-from jepa_kit.build import method_class
-from jepa_kit.checkpoint import (
-    checkpoint_name,
-    list_checkpoints,
-    prune_checkpoints,
-    resume_checkpoint,
-    save_checkpoint,
-)
-from jepa_kit.data.loader import build_eval_loader
-from jepa_kit.data.transforms import EvalTransform
+from jepa_kit.build import build_dataset, method_class
+from jepa_kit.checkpoint import list_checkpoints
+from jepa_kit.data.loader import batches_per_epoch
 from jepa_kit.errors import UserError
-from jepa_kit.eval.checkpoint_model import build_from_state, recipe_from_checkpoint
-from jepa_kit.eval.features import build_eval_splits
+from jepa_kit.eval.checkpoint_model import recipe_from_checkpoint
 from jepa_kit.eval.finetune_config import FinetuneConfig
-from jepa_kit.eval.finetune_data import TrainLoader, build_mixup
-from jepa_kit.eval.finetune_model import Classifier, apply_lr, lr_at, param_groups
-from jepa_kit.recipe import flatten, recipe_to_dict
+from jepa_kit.eval.periodic import PeriodicEval
+from jepa_kit.recipe import RecipeBase, flatten, recipe_to_dict, validate_recipe
+from jepa_kit.rundir.metrics import read_metrics
 from jepa_kit.train import distributed as D
+from jepa_kit.train.trainer import Trainer
 
 RESULT_FILE = "finetune.json"
 #: Settings a resume may change: they do not alter what is computed.
 RESUMABLE_CHANGES = frozenset({"max_steps", "num_workers", "eval_batch_size"})
+#: ``FinetuneConfig`` fields that are the method's own options (``[method]``).
+METHOD_FIELDS = ("layer_decay", "mixup", "cutmix", "mixup_prob", "mixup_switch_prob",
+                 "smoothing", "rand_augment", "re_prob", "crop_scale")
+#: Periodic evaluation's keys for the classifier's val scores.
+_KEYS = {"top1": "classify_top1", "top5": "classify_top5", "val_loss": "classify_val_loss",
+         "num_val": "classify_num_val"}
 
 
 @dataclass
@@ -69,71 +62,56 @@ class Source:
     random_init: bool = False
 
 
-def build_encoder(source: Source, config: FinetuneConfig) -> tuple[nn.Module, Any]:
-    """The encoder and validated recipe, with ``encoder.drop_path_rate = config.drop_path``."""
+def finetune_recipe(source: Source, config: FinetuneConfig, output_dir: Path, *,
+                    num_classes: int, steps_per_epoch: int, world_size: int = 1) -> RecipeBase:
+    """The ``finetune`` recipe: the checkpoint's encoder (drop path set) and data, its
+    ``which`` network as the start (``train.init_from``), ``config``'s schedule and options."""
     name = str(source.path)
-    recipe = recipe_from_checkpoint({"recipe": source.recipe_dict}, name, source.overrides)
-    if "drop_path_rate" in type(recipe.encoder).model_fields:
-        recipe = recipe_from_checkpoint(
-            {"recipe": source.recipe_dict}, name,
-            [*source.overrides, f"encoder.drop_path_rate={config.drop_path!r}"])
+    pretrained = recipe_from_checkpoint({"recipe": source.recipe_dict}, name, source.overrides)
+    saved = recipe_to_dict(pretrained)
+    encoder = dict(saved["encoder"])
+    if "drop_path_rate" in type(pretrained.encoder).model_fields:
+        encoder["drop_path_rate"] = config.drop_path
     elif config.drop_path > 0:
-        raise UserError(f"--drop-path {config.drop_path}: encoder.kind={recipe.encoder.kind!r} "
-                        f"has no drop_path_rate option; pass --drop-path 0")
-    encoder = build_from_state(source.state, recipe, which=source.which,
-                               random_init=source.random_init, source=name)
-    return encoder, recipe
+        raise UserError(f"--drop-path {config.drop_path}: encoder.kind="
+                        f"{pretrained.encoder.kind!r} has no drop_path_rate option; pass "
+                        f"--drop-path 0")
+    network = method_class(pretrained).encoder_for(source.which)
+    wd = config.weight_decay
+    recipe = {
+        "run": {"name": output_dir.name or "finetune", "seed": config.seed,
+                "output_dir": str(output_dir)},
+        "method": {"kind": "finetune", "num_classes": num_classes, "encoder_network": network,
+                   **config.model_dump(mode="json", include=set(METHOD_FIELDS))},
+        "encoder": encoder,
+        "data": {**saved["data"], "num_workers": config.num_workers},
+        "optim": {"optimizer": {"kind": "adamw", "betas": list(config.betas)},
+                  "start_lr": 0.0, "lr": config.peak_lr(config.batch_size * world_size),
+                  "final_lr": config.min_lr, "warmup_epochs": config.warmup_epochs,
+                  "weight_decay": wd, "final_weight_decay": wd},
+        "train": {"epochs": config.epochs, "batch_size": config.batch_size,
+                  "max_steps": config.max_steps, "precision": config.precision,
+                  "checkpoint_every": steps_per_epoch, "keep_last": 2,
+                  "log_every": min(10, steps_per_epoch), "grad_clip": config.clip_grad,
+                  "init_from": None if source.random_init else str(source.path.resolve())},
+        "eval": {"every_epochs": 1, "protocols": ["classify"], "which": "classifier",
+                 "monitors": False},
+    }
+    return validate_recipe(recipe, f"{name} (fine-tuning recipe)")
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, loader: Any, device: torch.device, info: D.DistInfo,
-             precision: str) -> dict[str, float]:
-    """Val cross-entropy (no smoothing), top-1 and top-5, summed over every rank's share."""
-    was_training = model.training
-    model.eval()
-    sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, top1, top5, count
-    try:
-        for images, labels in loader:
-            images, labels = images.to(device), torch.as_tensor(labels).to(device)
-            with _autocast(device, precision):
-                logits = model(images)
-            logits = logits.float()
-            top = logits.topk(min(5, logits.shape[1]), dim=1).indices
-            hits = top == labels[:, None]
-            sums += torch.stack([F.cross_entropy(logits, labels, reduction="sum").double(),
-                                 hits[:, 0].sum().double(), hits.any(1).sum().double(),
-                                 torch.tensor(float(len(labels)), device=device,
-                                              dtype=torch.float64)])
-    finally:
-        model.train(was_training)
-    if info.enabled:
-        torch.distributed.all_reduce(sums)
-    loss, top1, top5, count = sums.tolist()
-    # top-5 says nothing with 5 classes or fewer (as in eval knn): reported as None then.
-    classes = int(model.head[-1].out_features)  # type: ignore[index]
-    return {"val_loss": loss / count, "top1": top1 / count,
-            "top5": top5 / count if classes > 5 else None, "num_val": int(count)}
-
-
-def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def _check_resume(state: dict[str, Any], config: FinetuneConfig, recipe: dict[str, Any],
-                  source: dict[str, Any], path: Path) -> None:
-    """Refuse a resume whose settings, data or source differ from the checkpoint's."""
-    saved = {f"finetune.{k}": v for k, v in flatten(state.get("finetune", {})).items()
-             if k not in RESUMABLE_CHANGES}
+def _check_resume(saved: dict[str, Any], config: FinetuneConfig, origin: dict[str, Any],
+                  path: Path) -> None:
+    """Refuse a resume whose settings or source differ from those of the run in ``path``."""
+    keep = set(FinetuneConfig.model_fields) - RESUMABLE_CHANGES
+    old = {f"finetune.{k}": v for k, v in flatten(saved.get("settings", {})).items()
+           if k in keep}
     now = {f"finetune.{k}": v for k, v in flatten(config.model_dump(mode="json")).items()
-           if k not in RESUMABLE_CHANGES}
-    saved.update({f"recipe.{k}": v for k, v in flatten(state.get("recipe", {})).items()})
-    now.update({f"recipe.{k}": v for k, v in flatten(recipe).items()})
-    saved.update({f"source.{k}": v for k, v in state.get("source", {}).items()})
-    now.update({f"source.{k}": v for k, v in source.items()})
-    changed = [f"{k}: {saved.get(k)!r} in the checkpoint, {now.get(k)!r} now"
-               for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
+           if k in keep}
+    old.update({f"source.{k}": v for k, v in saved.get("source", {}).items()})
+    now.update({f"source.{k}": v for k, v in origin.items()})
+    changed = [f"{k}: {old.get(k)!r} in the checkpoint, {now.get(k)!r} now"
+               for k in sorted(set(old) | set(now)) if old.get(k) != now.get(k)]
     if changed:
         raise UserError(f"cannot resume from {path}: the settings differ from the ones it was "
                         f"made with (only {', '.join(sorted(RESUMABLE_CHANGES))} may change):\n"
@@ -146,149 +124,117 @@ def finetune(source: Source, config: FinetuneConfig, output_dir: Path, *,
     """Fine-tune ``source``'s encoder; returns (and on rank 0 writes) the result dict.
 
     ``log(message)`` receives progress lines on rank 0 (None: silent)."""
-    from jepa_kit.train.trainer import resolve_device
-
     tic = time.perf_counter()
-    dev = resolve_device(device)
-    owned = not torch.distributed.is_initialized()  # a process group we start, we end
-    info = D.init_distributed(dev.type)
-    if dev.type == "cuda":
-        dev = torch.device("cuda", info.local_rank)
-    say = log if (log is not None and info.is_main) else (lambda message: None)
-    ckpt_dir = output_dir / "checkpoints"
-    if not resume and list_checkpoints(ckpt_dir):
-        raise UserError(f"{output_dir} already holds a fine-tuning run; pass --resume to "
-                        f"continue it or choose another --output-dir")
-
-    encoder, recipe = build_encoder(source, config)
-    splits = build_eval_splits(recipe.data, seed=recipe.run.seed)
-    classes = list(splits.train.classes)
-    model = Classifier(encoder, len(classes), seed=config.seed).to(dev)
-    groups = param_groups(model, weight_decay=config.weight_decay,
-                          layer_decay=config.layer_decay, encoder_kind=recipe.encoder.kind)
-    optimizer = torch.optim.AdamW(groups, lr=0.0, betas=config.betas)
-    train = TrainLoader(splits.train, config, img_size=recipe.data.img_size, rank=info.rank,
-                        world_size=info.world_size, pin_memory=dev.type == "cuda")
-    if train.steps_per_epoch == 0:
-        raise UserError(f"data: {len(splits.train)} train images give no full batch of "
-                        f"--batch-size {config.batch_size} on {info.world_size} process(es); "
-                        f"lower --batch-size")
-    val = build_eval_loader(splits.val, EvalTransform(recipe.data),
-                            batch_size=config.eval_batch_size, rank=info.rank,
-                            world_size=info.world_size, num_workers=config.num_workers)
-    mixup = build_mixup(config, len(classes))
-    criterion: nn.Module = (SoftTargetCrossEntropy() if mixup is not None else
-                            LabelSmoothingCrossEntropy(config.smoothing) if config.smoothing > 0
-                            else nn.CrossEntropyLoss())
-    global_batch = config.batch_size * info.world_size
-    peak = config.peak_lr(global_batch)
-    spe = train.steps_per_epoch
-    recipe_dict = recipe_to_dict(recipe)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    say = log if (log is not None and int(os.environ.get("RANK", "0")) == 0) \
+        else (lambda message: None)
+    result_file = output_dir / RESULT_FILE
     origin = {"checkpoint": str(source.path.resolve()), "which": source.which,
               "random_init": source.random_init}
+    previous: dict[str, Any] = {}
+    if list_checkpoints(output_dir / "checkpoints"):
+        if not resume:
+            raise UserError(f"{output_dir} already holds a fine-tuning run; pass --resume to "
+                            f"continue it or choose another --output-dir")
+        if result_file.exists():
+            previous = json.loads(result_file.read_text())
+            _check_resume(previous, config, origin, list_checkpoints(
+                output_dir / "checkpoints")[-1])
 
-    epoch, step, history, initial, resumed_from = 0, 0, [], None, None
-    found = resume_checkpoint(ckpt_dir) if resume else None
-    if found is not None:
-        path, state = found[0], found[1].to_payload()  # this module reads the payload's keys
-        _check_resume(state, config, recipe_dict, origin, path)
-        model.encoder.load_state_dict(state["encoder"])
-        model.head.load_state_dict(state["head"])
-        optimizer.load_state_dict(state["optimizer"])
-        epoch, step = int(state["epoch"]), int(state["step"])
-        history, initial, resumed_from = state["history"], state["initial"], str(path)
-        say(f"resumed from {path} at epoch {epoch} (step {step})")
-    elif resume:
-        say(f"--resume: no checkpoint in {ckpt_dir}; starting from epoch 0")
+    data = recipe_from_checkpoint({"recipe": source.recipe_dict}, str(source.path),
+                                  source.overrides).data
+    train_split = build_dataset(data, train=True, seed=config.seed)
+    classes = list(getattr(train_split, "classes", None) or [])
+    if not classes:
+        raise UserError(f"data: the train split of {source.path}'s dataset is unlabelled; "
+                        f"fine-tuning needs labelled images (one sub-folder per class)")
+    spe = batches_per_epoch(len(train_split), config.batch_size, world)
+    if spe == 0:
+        raise UserError(f"data: {len(train_split)} train images give no full batch of "
+                        f"--batch-size {config.batch_size} on {world} process(es); "
+                        f"lower --batch-size")
+    recipe = finetune_recipe(source, config, output_dir, num_classes=len(classes),
+                             steps_per_epoch=spe, world_size=world)
+    settings = {**config.model_dump(mode="json"), "peak_lr": recipe.optim.lr,
+                "global_batch": config.batch_size * world, "world_size": world,
+                "steps_per_epoch": spe, "total_steps": spe * config.epochs}
 
-    net: nn.Module = model
-    if info.enabled:
-        net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda"
-                                      else None)
-    if initial is None:
-        initial = evaluate(model, val, dev, info, config.precision)
-        say(f"before fine-tuning: val loss {initial['val_loss']:.4f}, "
-            f"top-1 {100 * initial['top1']:.2f}%")
-
-    settings = {**config.model_dump(mode="json"), "peak_lr": peak, "global_batch": global_batch,
-                "world_size": info.world_size, "steps_per_epoch": spe,
-                "total_steps": spe * config.epochs}
-    result: dict[str, Any] = {}
-    stopped = False
-    while epoch < config.epochs and not stopped:
-        model.train()
-        loss_sum, seen, epoch_tic = 0.0, 0, time.perf_counter()
-        for images, labels in train.epoch(epoch):
-            if config.max_steps is not None and step >= config.max_steps:
-                stopped = True
-                break
-            lr = lr_at(step, steps_per_epoch=spe, epochs=config.epochs,
-                       warmup_epochs=config.warmup_epochs, peak=peak, floor=config.min_lr)
-            apply_lr(optimizer, lr)
-            images, labels = images.to(dev, non_blocking=True), labels.to(dev)
-            targets = labels
-            if mixup is not None:
-                images, targets = mixup(images, labels)
-            with _autocast(dev, config.precision):
-                logits = net(images)
-            loss = criterion(logits.float(), targets)
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                raise UserError(f"non-finite fine-tuning loss at step {step + 1} (lr {lr:.3g}); "
-                                f"lower --blr or --lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.clip_grad is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
-            optimizer.step()
-            step += 1
-            loss_sum, seen = loss_sum + loss_value, seen + 1
-        if seen == 0:
-            break
-        finished_epoch = not stopped or seen == spe
-        metrics = evaluate(model, val, dev, info, config.precision)
-        epoch += 1 if finished_epoch else 0
-        row = {"epoch": epoch if finished_epoch else epoch + seen / spe, "step": step,
-               "train_loss": loss_sum / seen, "lr": lr, **metrics,
-               "seconds": round(time.perf_counter() - epoch_tic, 2)}
-        history.append(row)
-        say(f"epoch {row['epoch']:g} step {step}: train loss {row['train_loss']:.4f}, val loss "
-            f"{metrics['val_loss']:.4f}, top-1 {100 * metrics['top1']:.2f}%")
-        if info.is_main and finished_epoch:
-            save_checkpoint(ckpt_dir / checkpoint_name(step), {
-                "kind": "finetune", "step": step, "epoch": epoch, "recipe": recipe_dict,
-                "networks": ["encoder", "head"], "encoder": model.encoder.state_dict(),
-                "head": model.head.state_dict(), "optimizer": optimizer.state_dict(),
-                "finetune": config.model_dump(mode="json"), "source": origin,
-                "history": history, "initial": initial, "versions": {"jepa-kit": __version__},
-            })
-            prune_checkpoints(ckpt_dir, keep_last=2, current_step=step)
-        result = _result(source, recipe, classes, settings, initial, history, epoch, step,
-                         config, dev, tic, resumed_from)
-        if info.is_main:
-            _write(output_dir / RESULT_FILE, result)
-    if not result:  # nothing left to train (a resume of a finished run)
-        result = _result(source, recipe, classes, settings, initial, history, epoch, step,
-                         config, dev, tic, resumed_from)
-        if info.is_main:
-            _write(output_dir / RESULT_FILE, result)
-    D.barrier(info)
-    if owned:
-        D.shutdown(info)
+    owned = not torch.distributed.is_initialized()  # a process group we start, we end
+    trainer = Trainer(recipe, output_dir=output_dir, resume=resume, device=device,
+                      quiet=log is None, allow_nonempty=True)
+    try:
+        scorer = PeriodicEval(recipe.data, trainer.device, protocols=["classify"],
+                              seed=config.seed, precision=config.precision,
+                              rank=trainer.dist.rank, world_size=trainer.dist.world_size)
+        scorer.protocols[0].config.batch_size = config.eval_batch_size
+        classifier = trainer.method.networks["classifier"]
+        initial = previous.get("initial") if trainer.resumed_from is not None else None
+        if initial is None:
+            with torch.random.fork_rng(devices=[]):  # the run's streams stay untouched
+                initial = _scores(scorer(classifier))
+            say(f"before fine-tuning: val loss {initial['val_loss']:.4f}, "
+                f"top-1 {100 * initial['top1']:.2f}%")
+        if trainer.dist.is_main:
+            _write(result_file, {"settings": settings, "source": origin, "initial": initial})
+        trainer.run()
+        step, epoch_done = trainer.step, trainer.step // spe
+        history = _history(output_dir, spe, step)
+        if step % spe and (not history or history[-1]["step"] != step):
+            # Stopped mid-epoch (--max-steps): score where it stopped, as a fractional epoch.
+            history.append({"epoch": step / spe, "step": step, **_scores(scorer(classifier))})
+    finally:
+        trainer.close()
+        if owned:
+            D.shutdown(trainer.dist)
+    result = _result(source, recipe, classes, settings, initial, history, epoch_done, step,
+                     config, trainer.device, tic,
+                     str(trainer.resumed_from) if trainer.resumed_from else None)
+    if trainer.dist.is_main:
+        _write(result_file, result)
     return result
 
 
-def _result(source: Source, recipe: Any, classes: list[str], settings: dict[str, Any],
+def _scores(row: dict[str, float]) -> dict[str, Any]:
+    """The classifier's val scores from a periodic-evaluation row (top-5 None when absent)."""
+    scores: dict[str, Any] = {key: row.get(name) for key, name in _KEYS.items()}
+    scores["num_val"] = int(scores["num_val"])
+    return scores
+
+
+def _history(output_dir: Path, steps_per_epoch: int, last_step: int) -> list[dict[str, Any]]:
+    """One row per evaluated epoch from ``metrics.jsonl``: its val scores, the mean of the
+    epoch's logged train losses and the last logged lr."""
+    rows = read_metrics(output_dir / "metrics.jsonl")
+    evals = {int(r["step"]): r for r in rows if _KEYS["top1"] in r and r["step"] <= last_step}
+    history = []
+    for step, row in sorted(evals.items()):
+        start = step - steps_per_epoch
+        train = [r for r in rows if "loss" in r and start < int(r["step"]) <= step]
+        history.append({
+            "epoch": step // steps_per_epoch, "step": step,
+            "train_loss": sum(r["loss"] for r in train) / len(train) if train else None,
+            "lr": train[-1]["lr"] if train else None, **_scores(row),
+            # The logged steps' mean time x the epoch's steps (logging is every few steps).
+            "seconds": round(steps_per_epoch * sum(r["step_time_s"] for r in train)
+                             / len(train), 2) if train else None})
+    return history
+
+
+def _result(source: Source, recipe: RecipeBase, classes: list[str], settings: dict[str, Any],
             initial: dict[str, Any], history: list[dict[str, Any]], epoch: int, step: int,
             config: FinetuneConfig, dev: torch.device, tic: float,
             resumed_from: str | None) -> dict[str, Any]:
     last = history[-1] if history else {**initial, "epoch": 0, "step": 0}
+    pretrained = recipe_from_checkpoint({"recipe": source.recipe_dict}, str(source.path),
+                                        source.overrides)
     return {
         "protocol": "finetune", "checkpoint": str(source.path.resolve()),
         "checkpoint_step": 0 if source.random_init else int(source.state.get("step", 0)),
-        "which": source.which or next(iter(method_class(recipe).eval_encoders)),
+        "which": source.which or next(iter(method_class(pretrained).eval_encoders)),
         "random_init": source.random_init,
         "dataset": recipe_to_dict(recipe)["data"], "classes": classes, "settings": settings,
+        "source": {"checkpoint": str(source.path.resolve()), "which": source.which,
+                   "random_init": source.random_init},
         "initial": initial, "history": history,
         "metrics": {"top1": last["top1"], "top5": last["top5"], "val_loss": last["val_loss"],
                     "epoch": last["epoch"], "step": last["step"],

@@ -59,5 +59,7 @@ class PeriodicEval:
             metrics = protocol.run(inputs).metrics()
             name = protocol.config.kind
             row.update({f"{name}_{key}": float(metrics[key])
-                        for key in dict.fromkeys((*protocol.headline, "top5")) if key in metrics})
+                        for key in dict.fromkeys((*protocol.headline, "top5",
+                                                         *getattr(protocol, "logged", ())))
+                        if key in metrics})
         return row
