@@ -94,8 +94,7 @@ def finetune_recipe(source: Source, config: FinetuneConfig, output_dir: Path, *,
                   "checkpoint_every": steps_per_epoch, "keep_last": 2,
                   "log_every": min(10, steps_per_epoch), "grad_clip": config.clip_grad,
                   "init_from": None if source.random_init else str(source.path.resolve())},
-        "eval": {"every_epochs": 1, "protocols": ["classify"], "which": "classifier",
-                 "monitors": False},
+        "eval": {"every_epochs": 1, "protocols": ["classify"], "monitors": False},
     }
     return validate_recipe(recipe, f"{name} (fine-tuning recipe)")
 
@@ -167,7 +166,7 @@ def finetune(source: Source, config: FinetuneConfig, output_dir: Path, *,
                               seed=config.seed, precision=config.precision,
                               rank=trainer.dist.rank, world_size=trainer.dist.world_size)
         scorer.protocols[0].config.batch_size = config.eval_batch_size
-        classifier = trainer.method.networks["classifier"]
+        classifier = trainer.method.eval_network(None)
         initial = previous.get("initial") if trainer.resumed_from is not None else None
         if initial is None:
             with torch.random.fork_rng(devices=[]):  # the run's streams stay untouched

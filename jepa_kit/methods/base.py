@@ -180,6 +180,14 @@ class Method(ABC):
             )
         return cls.eval_encoders[which]
 
+    def eval_network(self, which: str | None,
+                     plain: Callable[[nn.Module], nn.Module] = lambda network: network
+                     ) -> nn.Module:
+        """The module periodic evaluation (``eval.protocols``) scores: by default the ``which``
+        encoder. ``plain(network)`` gives a network as an ordinary module (under FSDP, a
+        gathered copy); a method whose evaluation needs several networks combines them."""
+        return plain(self.networks[self.encoder_for(which)])
+
     def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
         """One state dict per network, keyed by its name."""
         return {name: network.state_dict() for name, network in self.networks.items()}

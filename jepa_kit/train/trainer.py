@@ -501,8 +501,8 @@ class Trainer:
                 settings={"knn": {"k": r.eval.knn_k, "temperature": r.eval.knn_temperature}},
                 precision=r.train.precision, batch_size=2 * r.train.batch_size,
                 rank=self.dist.rank, world_size=self.dist.world_size)
-        network = self.method.networks[self.method.encoder_for(self.recipe.eval.which)]
-        evaluated = self.parallel.plain_copy(network)  # ranks extract unequal shares
+        # Ranks extract unequal shares: the networks as plain modules holding all weights.
+        evaluated = self.method.eval_network(self.recipe.eval.which, self.parallel.plain_copy)
         try:
             row = {"step": self.step, "epoch": self.epoch, **self._knn(evaluated)}
         finally:

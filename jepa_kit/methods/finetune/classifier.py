@@ -32,20 +32,27 @@ _NO_DECAY = ("pos_embed", "cls_token", "reg_token", "dist_token", "mask_token")
 HEAD_INIT_STD = 2e-5
 
 
-class Classifier(nn.Module):
-    """``encoder -> mean over patch tokens -> LayerNorm -> Linear``: (B, C, H, W) -> (B, K)."""
+def make_head(dim: int, num_classes: int, *, seed: int = 0) -> nn.Sequential:
+    """``LayerNorm(dim) -> Linear(dim, num_classes)``: (B, D) -> (B, K), the linear weights
+    near zero. Its init depends on ``seed`` only, not on how many numbers the encoder drew."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        head = nn.Sequential(nn.LayerNorm(dim, eps=1e-6), nn.Linear(dim, num_classes))
+        nn.init.trunc_normal_(head[1].weight, std=HEAD_INIT_STD)
+        nn.init.zeros_(head[1].bias)
+    return head
 
-    def __init__(self, encoder: nn.Module, num_classes: int, *, seed: int = 0) -> None:
+
+class Classifier(nn.Module):
+    """``encoder -> mean over patch tokens -> head``: (B, C, H, W) -> (B, K).
+
+    Holds the method's two networks (``encoder``, ``head``) under those names, so parameter
+    names read ``encoder.blocks.0...`` and ``head.1.weight``."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
         super().__init__()
-        # A target encoder comes frozen (it moves by EMA only); fine-tuning trains all of it.
-        self.encoder = encoder.requires_grad_(True)
-        dim = int(encoder.embed_dim)  # type: ignore[arg-type]
-        # The head's init depends on the seed only, not on how many numbers the encoder drew.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.head = nn.Sequential(nn.LayerNorm(dim, eps=1e-6), nn.Linear(dim, num_classes))
-            nn.init.trunc_normal_(self.head[1].weight, std=HEAD_INIT_STD)
-            nn.init.zeros_(self.head[1].bias)
+        self.encoder = encoder
+        self.head = head
 
     @property
     def num_classes(self) -> int:

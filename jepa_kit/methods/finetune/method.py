@@ -16,7 +16,7 @@ checkpoint whose ``method.encoder_network`` weights it starts from (absent: rand
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
@@ -31,7 +31,7 @@ from jepa_kit.config import ComponentConfig
 from jepa_kit.data.seeds import mix_seed
 from jepa_kit.errors import UserError
 from jepa_kit.methods.base import Method, MethodConfig, StepOutput, autocast, check_networks
-from jepa_kit.methods.finetune.classifier import Classifier, layer_decay_groups
+from jepa_kit.methods.finetune.classifier import Classifier, layer_decay_groups, make_head
 from jepa_kit.methods.finetune.views import RandAugmentView
 from jepa_kit.optim.schedules import ScheduleLengths
 
@@ -88,11 +88,14 @@ class FinetuneConfig(MethodConfig):
 
 
 class Finetune(Method):
-    """Networks: ``classifier`` (``encoder`` + ``head`` inside), trained end to end."""
+    """Networks: ``encoder`` and ``head`` (LayerNorm + linear on pooled tokens), both trained.
+
+    Periodic evaluation scores the two together as a classifier (``eval_network``), which the
+    ``classify`` protocol reads; ``jepa-kit eval knn`` on a checkpoint scores the encoder."""
 
     Config = FinetuneConfig
-    slots: ClassVar[dict[str, str | None]] = {"encoder": None}
-    eval_encoders: ClassVar[dict[str, str]] = {"classifier": "classifier"}
+    slots: ClassVar[dict[str, str | None]] = {"encoder": "vit"}
+    eval_encoders: ClassVar[dict[str, str]] = {"encoder": "encoder"}
 
     def __init__(self, config: FinetuneConfig, *, sections: Mapping[str, ComponentConfig],
                  img_size: int, lengths: ScheduleLengths, precision: str = "fp32",
@@ -101,10 +104,12 @@ class Finetune(Method):
         self.precision = precision
         self.seed = seed
         self.encoder_kind = str(sections["encoder"].kind)
-        encoder = build_encoder(sections["encoder"], img_size=img_size)
-        self.classifier = Classifier(encoder, config.num_classes, seed=seed)
-        self.networks = {"classifier": self.classifier}
-        self.trainable = ("classifier",)
+        # A target encoder comes frozen (it moves by EMA only); fine-tuning trains all of it.
+        encoder = build_encoder(sections["encoder"], img_size=img_size).requires_grad_(True)
+        head = make_head(int(encoder.embed_dim), config.num_classes, seed=seed)
+        self.classifier = Classifier(encoder, head)
+        self.networks = {"encoder": encoder, "head": head}
+        self.trainable = ("encoder", "head")
         self.views = RandAugmentView(img_size=img_size, rand_augment=config.rand_augment,
                                      crop_scale=config.crop_scale, re_prob=config.re_prob)
         self.mixup = None if not config.mixes else Mixup(
@@ -146,9 +151,17 @@ class Finetune(Method):
                                 "unlabelled ones (label -1)")
         images, targets = self.mix(batch.images, batch.labels, batch.step)
         with autocast(images.device.type, self.precision):
-            logits = nets["classifier"](images)  # (B, K)
+            logits = nets["head"](nets["encoder"](images).mean(dim=1))  # (B, K)
         loss = self.criterion(logits.float(), targets)
         return StepOutput(loss)
+
+    def eval_network(self, which: str | None,
+                     plain: Callable[[nn.Module], nn.Module] = lambda network: network
+                     ) -> nn.Module:
+        """The classifier (encoder, pool, head), whose logits the ``classify`` protocol
+        scores."""
+        self.encoder_for(which)  # the one choice, "encoder", or a clear error
+        return Classifier(plain(self.networks["encoder"]), plain(self.networks["head"]))
 
     def load_state_dict(self, state: CheckpointRecord | Mapping[str, Any],
                         source: str = "checkpoint") -> None:
@@ -157,7 +170,7 @@ class Finetune(Method):
         from jepa_kit.checkpoint.record import CheckpointRecord
 
         networks = state.networks if isinstance(state, CheckpointRecord) else state
-        if "classifier" in networks:
+        if "head" in networks and getattr(state, "method", "finetune") == "finetune":
             super().load_state_dict(state, source)
             return
         name = self.config.encoder_network

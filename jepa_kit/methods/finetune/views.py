@@ -2,11 +2,11 @@
 
 The train view is timm's ``create_transform(is_training=True)`` as MAE's fine-tuning code
 calls it ([0], App. A.2): random resized crop (bicubic), horizontal flip, RandAugment,
-ImageNet normalisation, random erasing. RandAugment draws from Python's ``random`` and random
-erasing from torch's global generator, so both are seeded from the sample's generator (itself
-seeded by ``(seed, epoch, index)``) for the call and restored afterwards: an image's view is
-the same whatever worker makes it and whether the run was resumed, and the training process's
-own streams (drop path) are left untouched.
+ImageNet normalisation, random erasing. RandAugment draws from Python's ``random`` and numpy's
+global generator, random erasing from torch's, so all three are seeded from the sample's
+generator (itself seeded by ``(seed, epoch, index)``) for the call and restored afterwards:
+an image's view is the same whatever worker makes it and whether the run was resumed, and the
+training process's own streams (drop path) are left untouched.
 
 - [0]: MAE, He et al. 2021, arXiv:2111.06377
 """
@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image, ImageOps
 from timm.data import create_transform
@@ -76,14 +77,16 @@ class RandAugmentView(Views):
 
     def __call__(self, image: object, generator: torch.Generator) -> list[torch.Tensor]:
         seed = int(torch.randint(0, 2**62, (), generator=generator))
-        state = random.getstate()
+        state, np_state = random.getstate(), np.random.get_state()
         try:
             with torch.random.fork_rng(devices=[]):
                 random.seed(seed)
+                np.random.seed(seed % 2**32)
                 torch.manual_seed(seed)
                 return [self.transform(to_pil(image))]
         finally:
             random.setstate(state)
+            np.random.set_state(np_state)
 
     def __repr__(self) -> str:
         return f"RandAugmentView({self.transform!r})"
