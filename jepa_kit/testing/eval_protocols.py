@@ -26,6 +26,19 @@ class _TinyEncoder(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
 
+class _TinyClassifier(nn.Module):
+    """An encoder with a linear head on its pooled tokens: (B, 3, H, W) -> (B, K) logits, for
+    a protocol that scores a classifier (``scores = "classifier"``)."""
+
+    def __init__(self, encoder: nn.Module, classes: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(int(encoder.embed_dim), classes)  # type: ignore[arg-type]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(images).mean(dim=1))
+
+
 def _clusters(per_class: int, dim: int, tokens: bool, seed: int
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, D) features, or (N, T, D) tokens, around one far-apart centre per class."""
@@ -52,8 +65,10 @@ def _inputs(cls: type, subset: torch.Tensor | None, dim: int) -> Any:
         encoder = registry("encoder").load("vit")(  # type: ignore[call-arg]
             registry("encoder").load("vit").Config(size="tiny", embed_dim=48, depth=1,
                                                    num_heads=2, patch_size=8), img_size=32)
-        return Inputs(None, None, len(splits.train.classes), None, encoder, splits,
-                      torch.device("cpu"))
+        classes = len(splits.train.classes)
+        if getattr(cls, "scores", "encoder") == "classifier":  # it reads logits (B, K)
+            encoder = _TinyClassifier(encoder, classes)
+        return Inputs(None, None, classes, None, encoder, splits, torch.device("cpu"))
     tokens = reads == "tokens"
     train = _clusters(TRAIN_PER_CLASS, dim, tokens, seed=0)
     val = _clusters(VAL_PER_CLASS, dim, tokens, seed=1)

@@ -32,6 +32,9 @@ class Classify(Protocol):
     reads: ClassVar[Literal["images"]] = "images"
     fits: ClassVar[bool] = False
     title: ClassVar[str] = "classifier"
+    #: What it is given to score: a network whose output is class logits (B, K), not an
+    #: encoder's tokens (the conformance kit hands it a tiny classifier).
+    scores: ClassVar[Literal["classifier"]] = "classifier"
     #: Logged by periodic evaluation beside the headline and top-5.
     logged: ClassVar[tuple[str, ...]] = ("val_loss", "num_val")
 
@@ -74,4 +77,4 @@ def _check_logits(logits: torch.Tensor, num_classes: int) -> None:
         raise UserError(
             f"eval classify: the network returned {tuple(logits.shape)}, not logits (B, "
             f"{num_classes}) over the dataset's {num_classes} classes; it scores a fine-tuned "
-            f"classifier (a method.kind='finetune' checkpoint, --which classifier)")
+            f"classifier (the encoder and head of a method.kind='finetune' run)")
