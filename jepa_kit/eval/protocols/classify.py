@@ -1,11 +1,12 @@
 """The ``classify`` protocol: val accuracy of a network that already outputs class logits.
 
-A fine-tuned classifier (``method.kind = "finetune"``, its ``classifier`` network) is scored
-as it is, with nothing fitted: images of the val split (the evaluation view, no augmentation)
--> logits (B, K) -> top-1, top-5 and the cross-entropy (no smoothing). It is what a
-fine-tuning run evaluates every epoch (``eval.protocols = ["classify"]``, ``eval.which =
-"classifier"``). Under torchrun each rank scores the whole val split (the same numbers on
-every rank, no collective), as periodic evaluation runs every protocol on every rank.
+A fine-tuned classifier (``method.kind = "finetune"``: its encoder and head together, as
+``Method.eval_network`` gives them) is scored as it is, with nothing fitted: images of the
+val split (the evaluation view, no augmentation) -> logits (B, K) -> top-1, top-5 and the
+cross-entropy (no smoothing). It is what a fine-tuning run evaluates every epoch
+(``eval.protocols = ["classify"]``). Under torchrun each rank scores the whole val split (the
+same numbers on every rank, no collective), as periodic evaluation runs every protocol on
+every rank.
 """
 
 from __future__ import annotations
