@@ -162,11 +162,13 @@ def jepa_kit_variant(cfg: StepConfig, images: torch.Tensor) -> Callable[[Masks],
 
 
 def run(quick: bool = False, rounds: int = 3, targets: Sequence[str] = ("per_block",),
-        official_path: str | None = None, kinds: Sequence[str] = ("fp32", "bf16")) -> Result:
+        official_path: str | None = None, kinds: Sequence[str] = ("fp32", "bf16"),
+        sizes: Sequence[str] = ("tiny", "small")) -> Result:
     """Official I-JEPA step vs jepa-kit's at the issue's two shapes, interleaved."""
     official = load_official(official_path) if official_path else None
     rows: list[dict[str, Any]] = []
-    for base in CONFIGS[:1] if quick else CONFIGS:
+    chosen = [c for c in CONFIGS if c.size in sizes]
+    for base in chosen[:1] if quick else chosen:
         recipe = recipe_for(base)
         images = random_images(base.img, base.batch)
         grid = (base.img // base.patch,) * 2
@@ -201,7 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--targets", default="per_block",
                         help="predictor.targets modes of jepa-kit to add, comma-separated "
                         "(per_block,joint,isolated)")
+    parser.add_argument("--config", default="tiny,small",
+                        help="comma-separated: tiny (ViT-T/8 64 px, predictor 384x6), small "
+                        "(ViT-S/16 224 px, 384x12)")
     args = parser.parse_args(argv)
+    sizes = args.config.split(",")
+    if bad := [s for s in sizes if s not in ("tiny", "small")]:
+        parser.error(f"--config: unknown {', '.join(bad)} (expected tiny, small)")
     QUIET_WAIT["seconds"] = args.wait
     path = os.environ.get("IJEPA_OFFICIAL")
     if not path:
@@ -209,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "github.com/facebookresearch/ijepa (the folder holding src/) to compare.")
         return 0
     result = run(args.quick, args.rounds, args.targets.split(","), official_path=path,
-                 kinds=precisions(args.precision))
+                 kinds=precisions(args.precision), sizes=sizes)
     print_table(result)
     print(f"  wrote {write_json(result, args.out)}")
     return 0
