@@ -261,10 +261,12 @@ def step_checks(device: torch.device, batch: int) -> list[StepCheck]:
 
 
 def run_steps(step: TrainStep, images: torch.Tensor, masks: Sequence[Any], n: int,
-              device: torch.device) -> float:
+              device: torch.device, graphs: bool = False) -> float:
     sync(device)
     tic = time.perf_counter()
     for i in range(n):
+        if graphs:  # a new training iteration: CUDA-graph outputs of the last one may be reused
+            torch.compiler.cudagraph_mark_step_begin()
         step(images, masks[i % len(masks)])
     sync(device)
     return time.perf_counter() - tic
@@ -288,11 +290,12 @@ def measure_step(check: StepCheck, opts: Options, limit_s: float,
     masks = [m.to(device) for m in masks]
     reset_memory(device)
 
-    warmup_s = run_steps(step, images, masks, opts.cycle, device)  # compiles when compiling
-    pilot_s = run_steps(step, images, masks, opts.cycle, device) / opts.cycle
+    graphs = check.compile.endswith("cudagraphs")
+    warmup_s = run_steps(step, images, masks, opts.cycle, device, graphs)  # compiles
+    pilot_s = run_steps(step, images, masks, opts.cycle, device, graphs) / opts.cycle
     left = limit_s - (time.perf_counter() - start) - 2 * pilot_s
     n = timed_steps(min(opts.timed_s, left), pilot_s, opts.cycle, lo=opts.cycle, hi=200)
-    seconds = run_steps(step, images, masks, n, device)
+    seconds = run_steps(step, images, masks, n, device, graphs)
     tflops = achieved_tflops(flops, n, seconds)
     return {
         "status": "ok", "warmup_s": warmup_s, "steps": n, "ms_per_step": seconds / n * 1e3,
