@@ -26,7 +26,8 @@ def run_module(monkeypatch: pytest.MonkeyPatch):
                                     "bench_reference.py", "bench_targets.py",
                                     "bench_video_decode.py", "bench_fixed_shapes.py",
                                     "bench_quality.py", "bench_run_vs_step.py",
-                                    "bench_peers.py", "bench_bf16_levers.py"])
+                                    "bench_peers.py", "bench_bf16_levers.py",
+                                    "bench_optimizer.py"])
 def test_every_script_has_working_help(script: str) -> None:
     proc = subprocess.run([sys.executable, str(BENCH / script), "--help"],
                           capture_output=True, text=True, timeout=120)
