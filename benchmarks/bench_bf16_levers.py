@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true", help="add the compiled variant")
     args = parser.parse_args(argv)
     QUIET_WAIT["seconds"] = args.wait
-    result = run(args.config, args.repeats, args.compile)
+    result = run(args.config, 2 if args.quick else args.repeats, args.compile)
     print_table(result)
     print(f"  wrote {write_json(result, args.out)}")
     return 0

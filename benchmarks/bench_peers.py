@@ -448,6 +448,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--precision", choices=("auto", "both", "fp32", "bf16"), default="auto",
                         help="auto: fp32, and bf16 where this CPU has native bf16")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--quick", action="store_true",
+                        help="ViT-T/8 64 px only, one round (overrides --config and --rounds)")
     parser.add_argument("--peers", default=",".join(PEERS),
                         help=f"comma-separated peers (default {','.join(PEERS)})")
     parser.add_argument("--peers-dir", type=Path, default=DEFAULT_DIR,
@@ -458,6 +460,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.config, args.rounds = "tiny", 1
     sizes = args.config.split(",")
     if bad := [s for s in sizes if s not in CONFIGS]:
         parser.error(f"--config: unknown {', '.join(bad)} (expected {', '.join(CONFIGS)})")

@@ -190,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.skip >= args.steps:
         parser.error(f"--skip {args.skip} leaves no step of --steps {args.steps}")
     QUIET_WAIT["seconds"] = args.wait
+    if args.quick:  # one short round
+        args.steps, args.rounds, args.skip = min(args.steps, 8), 1, min(args.skip, 2)
     result = run(sizes, precisions(args.precision), args.steps, args.rounds, args.skip)
     print_table(result)
     print(f"  wrote {write_json(result, args.out)}")

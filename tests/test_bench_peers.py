@@ -27,6 +27,8 @@ def test_arguments_are_checked(peers: ModuleType, capsys: pytest.CaptureFixture[
     args = peers.parse_args(["--config", "tiny,small", "--peers", "lightly", "--rounds", "2"])
     assert args.sizes == ["tiny", "small"] and args.peer_list == ["lightly"]
     assert peers.parse_args([]).peer_list == ["lightly", "stable-pretraining"]
+    quick = peers.parse_args(["--quick", "--config", "small", "--rounds", "3"])
+    assert (quick.sizes, quick.rounds) == (["tiny"], 1)
     for argv, message in ((["--config", "huge"], "--config: unknown huge"),
                           (["--peers", "vissl"], "--peers: unknown vissl"),
                           (["--rounds", "0"], "--rounds must be at least 1, got 0")):
