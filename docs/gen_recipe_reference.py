@@ -28,9 +28,9 @@ from jepa_kit.recipe import (
     DistributedSection,
     EvalSection,
     ExpectSection,
-    OptimSection,
     RunSection,
     TrainSection,
+    recipe_model,
 )
 from jepa_kit.registry import GROUPS, registry
 
@@ -38,7 +38,8 @@ OUTPUT = Path(__file__).with_name("recipes-reference.md")
 
 PLAIN_SECTIONS: dict[str, type[BaseModel]] = {
     "run": RunSection,
-    "optim": OptimSection,
+    # With its component tables typed over the installed optimizers and schedules.
+    "optim": recipe_model().model_fields["optim"].annotation,  # type: ignore[dict-item]
     "train": TrainSection,
     "eval": EvalSection,
     "distributed": DistributedSection,
@@ -91,6 +92,9 @@ def type_name(annotation: Any) -> str:
     if origin is typing.Literal:
         return " \\| ".join(f'`"{a}"`' if isinstance(a, str) else f"`{a}`" for a in args)
     if origin in (typing.Union, types.UnionType):
+        kinds = {getattr(a, "component_kind", None) for a in args}
+        if len(kinds) == 1 and None not in kinds:  # a component table, e.g. optim.optimizer
+            return f"{kinds.pop()} (table or name)"
         return " \\| ".join(type_name(a) for a in args)
     if origin is typing.Annotated:
         return type_name(args[0])
@@ -115,7 +119,8 @@ def default_text(field: FieldInfo) -> str:
     else:
         value = field.default
     if isinstance(value, BaseModel):
-        return "section defaults"
+        kind = getattr(value, "kind", None)
+        return f'`kind = "{kind}"`' if isinstance(kind, str) else "section defaults"
     if isinstance(value, enum.Enum):
         value = value.value
     if isinstance(value, str):

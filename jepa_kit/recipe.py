@@ -212,7 +212,8 @@ def _optim_section() -> type[OptimSection]:
         factory = functools.partial(lambda k, d: registry(k).load(d).Config(), kind, default)
         fields[slot] = (_component_union(kind), Field(default_factory=factory,
                                                       description=what[slot]))
-    return create_model("OptimSection", __base__=OptimSection, **fields)
+    return create_model("OptimSection", __base__=OptimSection, __doc__=OptimSection.__doc__,
+                        **fields)
 
 
 class TrainSection(Section):
