@@ -53,7 +53,7 @@ PEERS: dict[str, dict[str, str]] = {
     "stable-pretraining": {
         "requirement": "stable-pretraining==0.1.8", "module": "stable_pretraining",
         "targets": "joint",
-        "predictor": "one pass over [context | all target blocks] (blocks attend to each other)",
+        "predictor": "one pass over [context, all target blocks] (blocks attend to each other)",
         "departures": "joint predictor (not the paper's per-block passes); predictor heads = "
                       "width / 64; masks sampled inside the forward; target encoder runs all "
                       "patches through its own patch embedding",
