@@ -23,7 +23,7 @@ from jepa_kit.views.base import Views
 
 if TYPE_CHECKING:
     from jepa_kit.methods.base import Method
-    from jepa_kit.recipe import RecipeBase
+    from jepa_kit.recipe.model import RecipeBase
     from jepa_kit.regularizers.terms import Regularizers
 
 

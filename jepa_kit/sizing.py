@@ -25,7 +25,7 @@ from torch.overrides import TorchFunctionMode
 from jepa_kit.build import build_method, method_class
 
 if TYPE_CHECKING:
-    from jepa_kit.recipe import RecipeBase
+    from jepa_kit.recipe.model import RecipeBase
 
 #: Bytes of one fp32 weight: what the trainer builds (bf16 is autocast, the weights stay fp32).
 FP32_BYTES = 4

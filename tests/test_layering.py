@@ -21,7 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 KNOWN: list[set[str]] = [
     {"jepa_kit.eval.linear", "jepa_kit.eval.probe"},
     {"jepa_kit.cli.evaluate", "jepa_kit.cli.finetune"},  # fine-tuning becomes a method
-    {"jepa_kit.build", "jepa_kit.recipe", "jepa_kit.sizing"},  # recipe.py is to be split
 ]
 
 
