@@ -19,8 +19,6 @@ grimp = pytest.importorskip("grimp")
 ROOT = Path(__file__).resolve().parents[1]
 #: Cycles being taken apart (each a set of modules), to drop from here once gone.
 KNOWN: list[set[str]] = [
-    {"jepa_kit.eval.linear", "jepa_kit.eval.probe"},
-    {"jepa_kit.cli.evaluate", "jepa_kit.cli.finetune"},  # fine-tuning becomes a method
 ]
 
 

@@ -23,32 +23,22 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from jepa_kit.cli.eval_report import out, print_result
-from jepa_kit.cli.options import SetOption
+from jepa_kit.cli.options import (
+    CheckpointArg,
+    DataOption,
+    DatasetOption,
+    DeviceOption,
+    RandomInitOption,
+    SetOption,
+    WhichOption,
+    eval_app,
+)
 from jepa_kit.errors import UserError
 from jepa_kit.eval.evaluate import default_output, output_name
 from jepa_kit.eval.protocols.base import Protocol
 from jepa_kit.eval.source import data_section
 
 __all__ = ["data_section", "default_output", "eval_app", "out", "output_name"]
-
-eval_app = typer.Typer(name="eval", no_args_is_help=True,
-                       help="Evaluate a checkpoint's frozen encoder with an evaluation protocol "
-                       "(kNN, linear or attentive probes, and any installed plug-in's).")
-
-CheckpointArg = typer.Argument(..., help="A jepa-kit checkpoint (.pt), e.g. "
-                               "runs/NAME/checkpoints/step_00000160.pt, or an exported encoder "
-                               "(a `jepa-kit export --format timm` folder or a "
-                               "`--format safetensors` file).")
-DataOption = typer.Option(None, "--data", help="Image folder to evaluate on (class sub-folders; "
-                          "train/ and val/ sub-folders are used as splits when both exist).")
-DatasetOption = typer.Option(None, "--dataset",
-                             help="A registered dataset, e.g. synthetic, at the recipe's size.")
-WhichOption = typer.Option(None, "--which", help="Which of the method's encoders (I-JEPA: "
-                           "target, as the paper, or context; LeJEPA: encoder); default: the "
-                           "method's.")
-RandomInitOption = typer.Option(False, "--random-init",
-                                help="Evaluate the run's untrained step-0 encoder (baseline).")
-DeviceOption = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 
 _P = inspect.Parameter
 

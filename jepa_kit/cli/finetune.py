@@ -16,20 +16,20 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from jepa_kit.cli.evaluate import (
+from jepa_kit.cli.eval_report import out
+from jepa_kit.cli.options import (
     CheckpointArg,
     DataOption,
     DatasetOption,
     DeviceOption,
     RandomInitOption,
+    SetOption,
     WhichOption,
-    data_section,
     eval_app,
-    out,
 )
-from jepa_kit.cli.options import SetOption
 from jepa_kit.errors import UserError
 from jepa_kit.eval.finetune_config import FinetuneConfig
+from jepa_kit.eval.source import data_section
 
 #: Config fields with a flag of their own (``--batch-size`` for ``batch_size``).
 FLAGGED = ("epochs", "batch_size", "max_steps", "blr", "lr", "warmup_epochs", "weight_decay",
