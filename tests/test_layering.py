@@ -103,3 +103,10 @@ def test_no_two_files_import_each_other() -> None:
     found = [c for c in cycles(graph, _ignored()) if set(c) not in KNOWN]
     assert not found, "import cycles between files: " + "; ".join(
         " <-> ".join(c) for c in found)
+
+
+def test_every_module_stays_readable_at_one_sitting() -> None:
+    """No module of jepa_kit reaches 400 lines: a longer one holds more than one concept."""
+    long = {str(p.relative_to(ROOT)): n for p in (ROOT / "jepa_kit").rglob("*.py")
+            if (n := len(p.read_text().splitlines())) >= 400}
+    assert not long, f"modules of 400 lines or more (split them): {long}"

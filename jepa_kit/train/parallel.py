@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from jepa_kit.errors import UserError
 from jepa_kit.train.distributed import DistInfo
 
 
@@ -146,3 +147,16 @@ class Parallel:
 
     def describe(self) -> dict[str, Any]:
         return {"strategy": "fsdp" if self.fsdp else ("ddp" if self.dist.enabled else "single")}
+
+
+def checkpoint_activations(networks: Mapping[str, nn.Module], names: Iterable[str]) -> None:
+    """Turn on activation checkpointing (``train.activation_checkpointing``) in the ``names``
+    networks: each must offer ``set_grad_checkpointing``."""
+    for name in names:
+        network = networks[name]
+        if not hasattr(network, "set_grad_checkpointing"):
+            raise UserError(
+                f"train.activation_checkpointing: the {name} network "
+                f"({type(network).__name__}) has no set_grad_checkpointing(); turn "
+                f"the option off or use a component that supports it")
+        network.set_grad_checkpointing(True)

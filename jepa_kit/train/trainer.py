@@ -6,16 +6,18 @@ A run is a directory: ``recipe.toml`` (the resolved recipe), ``run.json`` (versi
 a function of the recipe's seed, the epoch, the batch counter and the rank, and every
 checkpoint holds the optimizer and RNG states, so a resumed run repeats the losses of an
 uninterrupted one bit for bit (on CPU in one process).
+
+The loop is here; its parts live beside it: ``restore`` (resuming), ``guards`` (non-finite
+losses and weights, collapse), ``reporting`` (run files, metrics rows, periodic evaluation),
+``outcomes`` (how a run ends) and ``precision``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from torch import nn
 from jepa_kit import __version__
 from jepa_kit.atomic import remove_stale_temp_files
 from jepa_kit.build import build_dataset, build_method, build_regularizers
-from jepa_kit.checkpoint import CheckpointRecord, read_checkpoint, resume_checkpoint
+from jepa_kit.checkpoint import CheckpointRecord, read_checkpoint
 from jepa_kit.checkpoint.sharded import remove_stale_partials
 from jepa_kit.checkpoint.writer import Checkpointer
 from jepa_kit.data.loader import (
@@ -39,52 +41,34 @@ from jepa_kit.data.loader import (
 from jepa_kit.errors import UserError
 from jepa_kit.loggers.hub import Loggers
 from jepa_kit.loggers.session import open_run_loggers
-from jepa_kit.methods.base import StepOutput
 from jepa_kit.optim.schedules import ScheduleLengths
 from jepa_kit.optim.stepper import OptimSchedule, build_optimizer
-from jepa_kit.recipe import RecipeBase, recipe_to_dict, recipe_to_toml
+from jepa_kit.recipe import RecipeBase, recipe_to_dict
 from jepa_kit.registry import component_versions
 from jepa_kit.rundir.directory import RunLock, prepare_output_dir
 from jepa_kit.rundir.finished import clear_finished, write_finished
 from jepa_kit.target_updaters.retention import retention_warning
 from jepa_kit.train import distributed as D
 from jepa_kit.train.compile import compile_network
+from jepa_kit.train.guards import Guards
 from jepa_kit.train.monitors import CollapseMonitor
-from jepa_kit.train.parallel import Parallel
+from jepa_kit.train.outcomes import (
+    CollapseStopped,
+    CollapseWarning,
+    NonFiniteLossError,
+    RunResult,
+    RunStopped,
+)
+from jepa_kit.train.parallel import Parallel, checkpoint_activations
+from jepa_kit.train.precision import configure_precision
 from jepa_kit.train.progress import ProgressDisplay
-from jepa_kit.train.resume import check_resume
-from jepa_kit.train.rng import capture_rng, restore_rng, seed_process_rng
+from jepa_kit.train.reporting import Reporting
+from jepa_kit.train.restore import Restore
+from jepa_kit.train.rng import capture_rng
 from jepa_kit.train.signals import StopRequested, StopSignals
 
-
-class CollapseWarning(UserWarning):
-    """A collapse monitor crossed its threshold."""
-
-
-class RunStopped(RuntimeError):
-    """The run stopped itself on a bad state; its last good checkpoint was kept.
-
-    ``status`` is what a sweep records for it."""
-
-    status = "failed"
-
-
-class NonFiniteLossError(RunStopped):
-    """The loss became NaN or infinite; the last good checkpoint was left untouched."""
-
-
-class CollapseStopped(RunStopped):
-    """The collapse monitors reported collapse for ``train.stop_on_collapse`` log steps."""
-
-    status = "collapsed"
-
-
-@dataclass
-class RunResult:
-    output_dir: Path
-    step: int
-    losses: list[float] = field(default_factory=list)
-    checkpoint: Path | None = None
+__all__ = ["CollapseStopped", "CollapseWarning", "NonFiniteLossError", "RunResult",
+           "RunStopped", "Trainer", "resolve_device", "train"]
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -95,7 +79,7 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device("cpu")
 
 
-class Trainer:
+class Trainer(Restore, Guards, Reporting):
     """Runs one recipe in one process (one rank of a torchrun job)."""
 
     def __init__(self, recipe: RecipeBase, *, output_dir: Path | None = None, resume: bool = False,
@@ -146,17 +130,7 @@ class Trainer:
                 f"train.batch_size={t.batch_size} x train.accumulate_steps={self.accumulate} "
                 f"per process; lower train.batch_size or train.accumulate_steps"
             )
-        if self.device.type == "cpu" and t.precision == "bf16" and self.dist.is_main:
-            from jepa_kit.train.cpu_bf16 import emulated_bf16
-
-            if emulated_bf16():
-                warnings.warn("train.precision=bf16 on a CPU without native bf16 matmuls (no "
-                              "avx512_bf16 or amx_bf16 flag): they are emulated and much slower "
-                              "than fp32 here; use --set train.precision=fp32", stacklevel=2)
-        if self.device.type == "cuda":
-            # TF32 tensor cores for fp32 matmuls; an fp32 run otherwise leaves most idle.
-            torch.backends.cuda.matmul.allow_tf32 = t.tf32
-            torch.backends.cudnn.allow_tf32 = t.tf32
+        configure_precision(self.device, t, is_main=self.dist.is_main)
         o = r.optim
         self.lengths = ScheduleLengths(self.ipe, t.epochs, o.warmup_epochs, o.ipe_scale)
         self.total_steps = t.epochs * self.ipe
@@ -183,14 +157,7 @@ class Trainer:
         )
         trainable = [self.method.networks[name] for name in self.method.trainable]
         if t.activation_checkpointing:
-            for name in self.method.trainable:
-                network = self.method.networks[name]
-                if not hasattr(network, "set_grad_checkpointing"):
-                    raise UserError(
-                        f"train.activation_checkpointing: the {name} network "
-                        f"({type(network).__name__}) has no set_grad_checkpointing(); turn "
-                        f"the option off or use a component that supports it")
-                network.set_grad_checkpointing(True)
+            checkpoint_activations(self.method.networks, self.method.trainable)
         self.parallel = Parallel(r.distributed.strategy, self.dist, self.device)
         self.parallel.shard(self.method.networks, precision=t.precision,
                             reshard_after_forward=r.distributed.reshard_after_forward,
@@ -234,68 +201,7 @@ class Trainer:
                 tags=self.tags, world_size=self.dist.world_size, device=str(self.device),
                 dataset=self.dataset)
 
-    def _find_resume_point(self) -> tuple[Path, CheckpointRecord] | None:
-        """The checkpoint to continue from, its recipe checked against this one."""
-        found = resume_checkpoint(self.out / "checkpoints") if self.resume else None
-        self.resume_changes: list[str] = []
-        if found is not None:
-            path, record = found
-            self.resume_changes = check_resume(
-                record.recipe, recipe_to_dict(self.recipe), source=str(path),
-                allow_changes=self.allow_changes)
-        return found
-
-    def _restore(self, found: tuple[Path, CheckpointRecord] | None) -> None:
-        if found is not None:
-            path, record = found
-
-            def load_plain() -> None:  # the exact path: a file into unsharded networks
-                self.method.load_state_dict(record, str(path))
-                if record.optimizer is not None:
-                    self.optimizer.load_state_dict(record.optimizer)
-
-            assert self.checkpointer is not None
-            self.checkpointer.restore(path, record, self._modules, self.optimizer, load_plain)
-            self.step, self.epoch = record.step, record.epoch
-            self.step_in_epoch = record.step_in_epoch
-            saved_world = record.world_size or self.dist.world_size
-            if saved_world == self.dist.world_size == 1:
-                restore_rng(record.rng)  # one process: the exact streams
-            else:
-                # Each rank's own streams, from the seed, the rank and the step: valid for any
-                # number of processes (the masks and augmentations never use them).
-                seed_process_rng(self.recipe.run.seed, self.dist.rank, self.step)
-            if saved_world != self.dist.world_size:
-                self._rescale_position(saved_world, path)
-            self.resumed_from: Path | None = path
-            return
-        self.resumed_from = None
-        if self.resume and self.dist.is_main:
-            warnings.warn(f"--resume: no checkpoint in {self.out}; starting from scratch",
-                          stacklevel=2)
-
-    def _rescale_position(self, saved_world: int, path: Path) -> None:
-        """Continue a checkpoint of ``saved_world`` processes on this many: the same optimizer
-        step and epoch, and the epoch's data from the batch that follows about as many images
-        as were seen (each rank's share of the shuffled order differs, so a few images of the
-        epoch are seen twice or not at all)."""
-        per_step = self.recipe.train.batch_size * self.accumulate
-        seen = self.step_in_epoch * self.recipe.train.batch_size * saved_world
-        steps = min(seen // (per_step * self.dist.world_size), self.ipe)
-        self.step_in_epoch = steps * self.accumulate
-        self.resume_changes.append(
-            f"processes: {saved_world} -> {self.dist.world_size} ({path.name}); the global "
-            f"batch, the data order and the schedules' steps per epoch follow the new number, "
-            f"so the run is no longer an exact continuation")
-
     # -- the loop --------------------------------------------------------------------------
-    def _write_run_files(self) -> None:
-        (self.out / "recipe.toml").write_text(recipe_to_toml(self.recipe))
-        info = {"jepa_kit": __version__, "versions": component_versions(),
-                "torch": torch.__version__, "world_size": self.dist.world_size,
-                "device": str(self.device), "iterations_per_epoch": self.ipe}
-        (self.out / "run.json").write_text(json.dumps(info, indent=2))
-
     def _checkpoint(self) -> Path:
         """Every process calls this at the same steps (a sharded save needs them all)."""
         record = CheckpointRecord(
@@ -308,17 +214,6 @@ class Trainer:
         )
         assert self.checkpointer is not None
         return self.checkpointer.save(record, self._modules, self.optimizer)
-
-    def _raise_if_weights_nonfinite(self) -> None:
-        """A checkpoint never holds NaN or inf: the loss is checked before the update, the
-        weights after it (an exploding step can leave a finite loss and broken weights)."""
-        for name, network in self.method.networks.items():
-            bad, total = self.parallel.nonfinite_weights(network)
-            if bad:
-                raise NonFiniteLossError(
-                    f"non-finite weights in network {name!r} after step {self.step} ("
-                    f"{len(bad)} of {total} tensors, e.g. {bad[0]}); the "
-                    f"run stopped and the last checkpoint was left intact (lower optim.lr?)")
 
     def run(self) -> RunResult:
         result = RunResult(self.out, self.step)
@@ -455,21 +350,8 @@ class Trainer:
                 (out.loss / len(micro) if len(micro) > 1 else out.loss).backward()
             total += out.loss.detach()
         loss = D.all_reduce_mean(total / len(micro), self.dist)
-        if self._check_every_step:
-            # One host sync per step; free on the CPU, and needed to skip a bad step.
-            if not math.isfinite(float(loss)):
-                self._bad_steps += 1
-                if self._bad_steps > self.recipe.train.max_bad_steps:
-                    raise NonFiniteLossError(self._nonfinite_message(step, float(loss)))
-                warnings.warn(f"skipped step {step}: non-finite loss", stacklevel=2)
-                self.optimizer.zero_grad(set_to_none=True)
-                return False
-        else:
-            # On a GPU the first bad step is recorded on the device and checked when logging or
-            # before a checkpoint, so the weights a checkpoint holds are always finite.
-            bad = ~torch.isfinite(loss) & (self._first_bad < 0)
-            self._first_bad = torch.where(bad, torch.full_like(self._first_bad, step),
-                                          self._first_bad)
+        if not self._usable_loss(step, loss):
+            return False
         logged: dict[str, Any] = {}
         clip = self.recipe.train.grad_clip
         if clip is not None:
@@ -480,37 +362,6 @@ class Trainer:
         self._last = (out, loss, lr, wd, logged)
         self._images_per_step = len(batch) * len(micro) * self.dist.world_size
         return True
-
-    def _observe(self, out: StepOutput) -> None:
-        if self.monitor is not None and out.features is not None:
-            self.monitor.observe(out.features)
-
-    def _maybe_evaluate(self, log: Loggers | None, display: ProgressDisplay) -> None:
-        """``eval.protocols`` on frozen features every ``eval.every_epochs`` epochs, sharded
-        over the ranks."""
-        every = self.recipe.eval.every_epochs
-        if not every or (self.epoch + 1) % every:
-            return
-        if self._knn is None:
-            from jepa_kit.eval.periodic import PeriodicEval
-
-            r = self.recipe
-            # Inference holds no activations for backward: twice the train batch fits.
-            self._knn = PeriodicEval(
-                r.data, self.device, protocols=r.eval.protocols, seed=r.run.seed,
-                settings={"knn": {"k": r.eval.knn_k, "temperature": r.eval.knn_temperature}},
-                precision=r.train.precision, batch_size=2 * r.train.batch_size,
-                rank=self.dist.rank, world_size=self.dist.world_size)
-        # Ranks extract unequal shares: the networks as plain modules holding all weights.
-        evaluated = self.method.eval_network(self.recipe.eval.which, self.parallel.plain_copy)
-        try:
-            row = {"step": self.step, "epoch": self.epoch, **self._knn(evaluated)}
-        finally:
-            self.parallel.release(evaluated)
-        if log is not None:
-            log.write(row)
-        display.message("eval " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()
-                                            if isinstance(v, float)))
 
     def _stop_vote(self, signum: int) -> int:
         """The signal any rank received (0: none), agreed by every rank."""
@@ -535,68 +386,6 @@ class Trainer:
             self.lock.release()
             self.lock = None
 
-    def _raise_if_nonfinite(self) -> None:
-        if self._check_every_step:
-            return
-        first = int(self._first_bad)
-        if first >= 0:
-            raise NonFiniteLossError(self._nonfinite_message(first, math.nan))
-
-    def _count_collapse(self, row: dict[str, Any], log: Loggers | None) -> None:
-        """Count log steps in a row whose monitors report collapse (agreed by every rank, so
-        all stop together); stop at ``train.stop_on_collapse``."""
-        collapsed = torch.tensor([bool(row.get("collapse_warnings"))], device=self.device)
-        if self.dist.enabled:
-            torch.distributed.all_reduce(collapsed, op=torch.distributed.ReduceOp.MAX)
-        self._collapsed_logs = self._collapsed_logs + 1 if bool(collapsed.item()) else 0
-        limit = self.recipe.train.stop_on_collapse
-        if self._collapsed_logs < limit:
-            return
-        self.checkpointer.wait()  # type: ignore[union-attr]
-        last = self._last_checkpoint_step()
-        reason = "; ".join(row.get("collapse_warnings", [])) or "collapse on another rank"
-        message = (f"collapsed: the monitors reported collapse at {limit} log steps in a row "
-                   f"(train.stop_on_collapse = {limit}), the last at step {self.step}: {reason}; "
-                   f"the newest checkpoint is from step {last}, before the collapse"
-                   if last is not None else
-                   f"collapsed: the monitors reported collapse at {limit} log steps in a row "
-                   f"(train.stop_on_collapse = {limit}), the last at step {self.step}: {reason}; "
-                   f"no checkpoint was written before it")
-        if log is not None:
-            log.write({"step": self.step, "epoch": self.epoch, "stopped": "collapsed",
-                       "reason": message})
-        raise CollapseStopped(message)
-
-    def _last_checkpoint_step(self) -> int | None:
-        from jepa_kit.checkpoint import checkpoint_step, list_checkpoints
-
-        found = list_checkpoints(self.out / "checkpoints")
-        return checkpoint_step(found[-1]) if found else None
-
-    @staticmethod
-    def _nonfinite_message(step: int, value: float) -> str:
-        return (f"non-finite loss ({value}) at step {step}; the run stopped and the last "
-                f"checkpoint was left intact (train.max_bad_steps allows skipping bad steps)")
-
-    def _metrics_row(self, batch: Batch, data_wait: float, step_time: float) -> dict[str, Any]:
-        out, loss_t, lr, wd, logged = self._last
-        n = self._images_per_step
-        row: dict[str, Any] = {"step": self.step, "epoch": self.epoch, "loss": float(loss_t),
-                               "lr": lr, "wd": wd,
-                               **{k: float(v) for k, v in logged.items()}}
-        row.update({k: v if isinstance(v, int) else float(v) for k, v in out.metrics.items()})
-        row.update(images_per_s=n / max(step_time, 1e-9), data_wait_s=data_wait,
-                   step_time_s=step_time)
-        if self.monitor is not None and out.features is not None:
-            if not self.monitor.queue:  # a run shorter than the monitors' window
-                self.monitor.observe(out.features)
-            row.update(self.monitor.values(out.predictions, out.targets))
-            found = self.monitor.warnings(row)
-            if found:
-                row["collapse_warnings"] = [f"step {self.step}: {m}" for m in found]
-        if self.skipped_images:
-            row["skipped_images"] = self.skipped_images
-        return row
 
 
 def train(recipe: RecipeBase, **options: Any) -> RunResult:
