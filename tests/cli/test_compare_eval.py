@@ -38,7 +38,7 @@ def test_compare_eval_honours_eval_which(tmp_path: Path,
     assert attentive["optim"]["epochs"] == 20 and attentive["optim"]["batch_size"] == 1024
 
     code, _, err = run_cli(capsys, "compare", str(run), "--eval", "svm")
-    assert code == 2 and "expected attentive, knn or linear, got 'svm'" in err
+    assert code == 2 and "expected attentive, classify, knn or linear, got 'svm'" in err
     # Each score carries its gain over the random-init baseline, in points.
     for protocol, title in (("knn", "kNN gain"), ("attentive", "attentive gain")):
         gain = json.loads((run / f"eval_{protocol}.json").read_text())["gain"]

@@ -35,7 +35,14 @@ PUBLIC = {"jepa_kit.encoders", "jepa_kit.predictors", "jepa_kit.maskers",
 
 
 def project(root: Path) -> dict[str, Any]:
-    return tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    """The ``[project]`` table, with its dynamic version read from where setuptools reads it
+    (``[tool.setuptools.dynamic] version = { attr = "pkg.__version__" }``)."""
+    data = tomllib.loads((root / "pyproject.toml").read_text())
+    meta = dict(data["project"])
+    if "version" in meta.get("dynamic", []):
+        module, _, name = data["tool"]["setuptools"]["dynamic"]["version"]["attr"].rpartition(".")
+        meta["version"] = getattr(__import__(module, fromlist=[name]), name)
+    return meta
 
 
 def declared(root: Path) -> list[tuple[str, str, str]]:
