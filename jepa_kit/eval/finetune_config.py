@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from jepa_kit.methods.finetune.augment import AugmentSettings
 
 
-class FinetuneConfig(BaseModel):
+class FinetuneConfig(AugmentSettings):
     """Options of ``jepa-kit eval finetune`` (each one is a ``--flag`` of the same name)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
@@ -44,20 +46,6 @@ class FinetuneConfig(BaseModel):
                                "layer_decay^(L + 1), the head 1 (MAE: 0.75; 1 turns it off).")
     drop_path: float = Field(0.1, ge=0, lt=1, description="Stochastic depth of the encoder's "
                              "last block, set as encoder.drop_path_rate (MAE: 0.1; ViT-H 0.2).")
-    mixup: float = Field(0.8, ge=0, le=100, description="Mixup beta(alpha, alpha); 0 turns it "
-                         "off (MAE: 0.8).")
-    cutmix: float = Field(1.0, ge=0, le=100, description="CutMix beta(alpha, alpha); 0 turns it "
-                          "off (MAE: 1.0).")
-    mixup_prob: float = Field(1.0, ge=0, le=1, description="Chance a batch is mixed at all.")
-    mixup_switch_prob: float = Field(0.5, ge=0, le=1, description="Chance of CutMix instead of "
-                                     "mixup when both are on.")
-    smoothing: float = Field(0.1, ge=0, lt=1, description="Label smoothing (MAE: 0.1).")
-    rand_augment: str = Field("rand-m9-mstd0.5-inc1", description="timm RandAugment spec "
-                              "(MAE: magnitude 9, magnitude std 0.5); 'none' turns it off.")
-    re_prob: float = Field(0.25, ge=0, le=1, description="Random erasing probability "
-                           "(MAE code: 0.25).")
-    crop_scale: tuple[float, float] = Field((0.08, 1.0), description="Area range of the "
-                                            "random resized crop.")
     clip_grad: float | None = Field(None, gt=0, description="Clip the gradient norm to this "
                                     "(MAE: off).")
     eval_batch_size: int = Field(128, ge=1, le=65_536, description="Images per validation "
@@ -72,22 +60,10 @@ class FinetuneConfig(BaseModel):
     def _consistent(self) -> FinetuneConfig:
         if not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must each lie in [0, 1), got {self.betas}")
-        low, high = self.crop_scale
-        if not 0 < low <= high <= 1:
-            raise ValueError(f"crop_scale must satisfy 0 < low <= high <= 1, got "
-                             f"{self.crop_scale}")
         if self.mixes and self.batch_size % 2:
             raise ValueError(f"batch_size={self.batch_size} must be even when mixup or cutmix "
                              f"is on (timm's Mixup pairs each image with the batch reversed)")
-        if self.rand_augment not in ("", "none") and not self.rand_augment.startswith("rand"):
-            raise ValueError(f"rand_augment={self.rand_augment!r} is not a timm RandAugment "
-                             f"spec such as 'rand-m9-mstd0.5-inc1' (or 'none')")
         return self
-
-    @property
-    def mixes(self) -> bool:
-        """Whether batches are mixed (mixup or cutmix on with a non-zero probability)."""
-        return (self.mixup > 0 or self.cutmix > 0) and self.mixup_prob > 0
 
     def peak_lr(self, global_batch: int) -> float:
         """The absolute peak lr: ``lr`` when set, else ``blr x global_batch / 256``."""

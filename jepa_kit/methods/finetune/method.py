@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 from timm.data import Mixup
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from torch import nn
@@ -31,6 +31,7 @@ from jepa_kit.config import ComponentConfig
 from jepa_kit.data.seeds import mix_seed
 from jepa_kit.errors import UserError
 from jepa_kit.methods.base import Method, MethodConfig, StepOutput, autocast, check_networks
+from jepa_kit.methods.finetune.augment import AugmentSettings
 from jepa_kit.methods.finetune.classifier import Classifier, layer_decay_groups, make_head
 from jepa_kit.methods.finetune.views import RandAugmentView
 from jepa_kit.optim.schedules import ScheduleLengths
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 _MIX_TAG = 0xF17E
 
 
-class FinetuneConfig(MethodConfig):
+class FinetuneConfig(MethodConfig, AugmentSettings):
     """The ``[method]`` section of a fine-tuning recipe (MAE's ImageNet settings as defaults)."""
 
     kind: Literal["finetune"] = "finetune"
@@ -55,36 +56,6 @@ class FinetuneConfig(MethodConfig):
     layer_decay: float = Field(0.75, gt=0, le=1, description="Layer-wise lr decay: block i of "
                                "L trains at lr x layer_decay^(L + 1 - i), the patch embedding "
                                "at layer_decay^(L + 1), the head at lr (MAE: 0.75; 1: off).")
-    mixup: float = Field(0.8, ge=0, le=100, description="Mixup beta(alpha, alpha); 0 turns it "
-                         "off (MAE: 0.8).")
-    cutmix: float = Field(1.0, ge=0, le=100, description="CutMix beta(alpha, alpha); 0 turns "
-                          "it off (MAE: 1.0).")
-    mixup_prob: float = Field(1.0, ge=0, le=1, description="Chance a batch is mixed at all.")
-    mixup_switch_prob: float = Field(0.5, ge=0, le=1, description="Chance of CutMix instead "
-                                     "of mixup when both are on.")
-    smoothing: float = Field(0.1, ge=0, lt=1, description="Label smoothing (MAE: 0.1).")
-    rand_augment: str = Field("rand-m9-mstd0.5-inc1", description="timm RandAugment spec "
-                              "(MAE: magnitude 9, magnitude std 0.5); 'none' turns it off.")
-    re_prob: float = Field(0.25, ge=0, le=1, description="Random erasing probability "
-                           "(MAE code: 0.25).")
-    crop_scale: tuple[float, float] = Field((0.08, 1.0), description="Area range of the "
-                                            "random resized crop.")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> FinetuneConfig:
-        low, high = self.crop_scale
-        if not 0 < low <= high <= 1:
-            raise ValueError(f"crop_scale must satisfy 0 < low <= high <= 1, got "
-                             f"{self.crop_scale}")
-        if self.rand_augment not in ("", "none") and not self.rand_augment.startswith("rand"):
-            raise ValueError(f"rand_augment={self.rand_augment!r} is not a timm RandAugment "
-                             f"spec such as 'rand-m9-mstd0.5-inc1' (or 'none')")
-        return self
-
-    @property
-    def mixes(self) -> bool:
-        """Whether batches are mixed (mixup or cutmix on with a non-zero probability)."""
-        return (self.mixup > 0 or self.cutmix > 0) and self.mixup_prob > 0
 
 
 class Finetune(Method):
