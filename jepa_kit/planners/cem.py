@@ -14,10 +14,11 @@ from typing import Literal
 import torch
 from pydantic import Field, model_validator
 
-from jepa_kit.planners.base import Energy, Planner, PlannerConfig
+from jepa_kit.planners.base import Energy, PlannerConfig
+from jepa_kit.planners.warm_start import WarmStartPlanner
 
 
-class CEM(Planner):
+class CEM(WarmStartPlanner):
     """Cross-entropy method over action sequences."""
 
     class Config(PlannerConfig):
@@ -39,19 +40,10 @@ class CEM(Planner):
 
     config: Config
 
-    def __init__(self, config: Config, *, action_dim: int) -> None:
-        super().__init__(config, action_dim=action_dim)
-        self._mean: torch.Tensor | None = None
-
-    def reset(self) -> None:
-        self._mean = None
-
     def plan(self, energy: Energy, *, generator: torch.Generator) -> torch.Tensor:
         c = self.config
         shape = (c.horizon, self.action_dim)
-        mean = torch.zeros(shape)
-        if c.warm_start and self._mean is not None:
-            mean[: c.horizon - c.execute] = self._mean[c.execute:]
+        mean = self.start_mean()
         std = torch.full(shape, c.init_std)
         for _ in range(c.iterations):
             noise = torch.randn((c.samples, *shape), generator=generator)
@@ -62,5 +54,4 @@ class CEM(Planner):
             mean = elite.mean(0)
             std = elite.std(0, unbiased=False).clamp_min(c.min_std) if c.elites > 1 else \
                 torch.full(shape, c.min_std)
-        self._mean = mean.clamp(-1.0, 1.0)
-        return self._mean.clone()
+        return self.keep(mean)

@@ -14,10 +14,11 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from jepa_kit.planners.base import Energy, Planner, PlannerConfig
+from jepa_kit.planners.base import Energy, PlannerConfig
+from jepa_kit.planners.warm_start import WarmStartPlanner
 
 
-class MPPI(Planner):
+class MPPI(WarmStartPlanner):
     """MPPI over action sequences."""
 
     class Config(PlannerConfig):
@@ -31,19 +32,10 @@ class MPPI(Planner):
 
     config: Config
 
-    def __init__(self, config: Config, *, action_dim: int) -> None:
-        super().__init__(config, action_dim=action_dim)
-        self._mean: torch.Tensor | None = None
-
-    def reset(self) -> None:
-        self._mean = None
-
     def plan(self, energy: Energy, *, generator: torch.Generator) -> torch.Tensor:
         c = self.config
         shape = (c.horizon, self.action_dim)
-        mean = torch.zeros(shape)
-        if c.warm_start and self._mean is not None:
-            mean[: c.horizon - c.execute] = self._mean[c.execute:]
+        mean = self.start_mean()
         for _ in range(c.iterations):
             noise = torch.randn((c.samples, *shape), generator=generator) * c.noise_std
             candidates = (mean + noise).clamp(-1.0, 1.0)
@@ -52,5 +44,4 @@ class MPPI(Planner):
             spread = scores.std().clamp_min(1e-12)
             weights = torch.softmax(-(scores - scores.min()) / (spread * c.temperature), dim=0)
             mean = (weights[:, None, None] * candidates).sum(0)
-        self._mean = mean.clamp(-1.0, 1.0)
-        return self._mean.clone()
+        return self.keep(mean)
